@@ -1,0 +1,1 @@
+/* base64.c: not written yet. */

@@ -1,0 +1,1 @@
+/* crypt_util.c: not written yet. */

@@ -1,0 +1,1 @@
+/* num.c: not written yet. */

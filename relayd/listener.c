@@ -1,0 +1,1 @@
+/* listener.c: not written yet. */

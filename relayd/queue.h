@@ -1,0 +1,19 @@
+/*
+ * queue: the scheduler that takes committed messages from the spool and
+ * hands them to the delivery mode.  Today: capture.  Later: mx and
+ * smarthost with per-recipient state and retries.
+ */
+#ifndef RELAYD_QUEUE_H
+#define RELAYD_QUEUE_H
+
+struct relayd;
+struct queue;
+
+struct queue *queue_new(struct relayd *);
+void	queue_free(struct queue *);
+/* A message is durable in the spool and ready to deliver. */
+void	queue_add(struct queue *, const char *id);
+/* Messages waiting or in delivery. */
+unsigned queue_length(const struct queue *);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * spool: the durable queue directory.
+ *
+ *   SPOOL/tmp/         files being written (deleted at start)
+ *   SPOOL/queue/ID     committed messages (envelope.h format)
+ *   SPOOL/quarantine/  unreadable or truncated files moved aside at start
+ *
+ * A commit writes the file under tmp/, makes its data durable, renames it
+ * into queue/ and fsyncs queue/; only then is the callback told success,
+ * and only then may the client get its 250.  Commits that arrive together
+ * share their flushes (group commit) on a worker thread; the loop never
+ * blocks on the disk.
+ */
+#ifndef RELAYD_SPOOL_H
+#define RELAYD_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "envelope.h"
+
+struct event_base;
+struct worker_pool;
+struct spool;
+struct spool_commit;
+
+#define SPOOL_ID_LEN	16	/* hex characters */
+
+/*
+ * Open (creating directories as needed), delete tmp/ leftovers, and check
+ * every file in queue/: those that do not parse are moved to quarantine/
+ * with a log line.  For each good one, found(id, arg) is called (sorted by
+ * ID, so by age).  Returns NULL after printing the problem to err.
+ */
+struct spool *spool_open(const char *dir, struct event_base *,
+	    struct worker_pool *, FILE *err,
+	    void (*found)(const char *id, void *arg), void *arg);
+void	spool_free(struct spool *);
+
+/* A new unique queue ID (SPOOL_ID_LEN hex characters and a NUL). */
+void	spool_id_new(struct spool *, char id[SPOOL_ID_LEN + 1]);
+
+/*
+ * Is there room for a message of this many bytes?  Uses a free-space
+ * figure refreshed at most once a second.  The caller answers 452 4.3.1
+ * when not.
+ */
+int	spool_has_room(struct spool *, uint64_t bytes);
+
+/*
+ * Commit a message: env->id must be set (spool_id_new).  The body buffer's
+ * contents are taken (body is left empty).  cb runs on the loop thread
+ * with status 0 (durable in queue/) or -1 (nothing left behind; answer
+ * 451 4.3.0).  The returned handle lets the owner detach before cb runs.
+ */
+typedef void (*spool_commit_cb)(int status, const char *id, void *arg);
+struct spool_commit *spool_commit(struct spool *, const struct envelope *env,
+	    struct buf *body, spool_commit_cb cb, void *arg);
+/* The owner is going away: cb will not be called; the commit still ends
+ * (and the message is queued if it succeeds). */
+void	spool_commit_detach(struct spool_commit *);
+
+/* Tell who to notify about newly committed messages (the queue). */
+void	spool_set_notify(struct spool *, void (*queued)(const char *id,
+	    void *arg), void *arg);
+
+/* Paths for a queue ID, for readers (the queue, relayctl). */
+int	spool_path(const struct spool *, const char *id, char *out,
+	    size_t outlen);
+/* Remove a delivered message: unlink and fsync queue/ (worker thread). */
+int	spool_remove(struct spool *, const char *id);
+/* Move a file aside into quarantine/ with a log line. */
+int	spool_quarantine(struct spool *, const char *id, const char *why);
+const char *spool_dir(const struct spool *);
+
+#endif

@@ -1,0 +1,296 @@
+"""Shared pieces of the integration tests: a real relayd on free loopback
+ports with its own temporary config, spool, certificate and users file, and
+small helpers to talk to it.  Run with Debian's /usr/bin/python3.
+
+    h = Relayd(limits={"recipients": "3"})   # extra keys per section
+    h.start()
+    s = h.client("starttls")                 # smtplib, logged in as alice
+    ...
+    h.stop()  /  h.cleanup()
+
+Environment: RELAYD, RELAYCTL (binaries; meson sets them), RELAYD_SRC.
+"""
+import base64
+import crypt
+import glob
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+RELAYD = os.environ.get("RELAYD", "build/relayd")
+RELAYCTL = os.environ.get("RELAYCTL", "build/relayctl")
+SRC = os.environ.get("RELAYD_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket()
+    s.bind((host, 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(host, port, timeout=15, proc=None):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection((host, port), 0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True,
+                          capture_output=True, text=True).stdout
+
+
+_CERT_CACHE = {}
+
+
+def make_cert(d, cn="relay.test"):
+    """A self-signed certificate and key in d (made once per process)."""
+    if cn not in _CERT_CACHE:
+        cd = tempfile.mkdtemp(prefix="relayd-cert-")
+        sh(f"openssl req -x509 -newkey rsa:2048 -nodes -keyout {cd}/tls.key "
+           f"-out {cd}/tls.crt -subj /CN={cn} -days 2 2>/dev/null")
+        _CERT_CACHE[cn] = cd
+    for f in ("tls.key", "tls.crt"):
+        shutil.copy(f"{_CERT_CACHE[cn]}/{f}", f"{d}/{f}")
+    os.chmod(f"{d}/tls.key", 0o600)
+
+
+def hash_pw(pw):
+    return crypt.crypt(pw, crypt.mksalt(crypt.METHOD_SHA512, rounds=5000))
+
+
+DEFAULT_USERS = {"alice": ("alice-pw", "own-domain.com"),
+                 "bob": ("bob-pw", "tenant-b.net")}
+
+
+class Relayd:
+    """relayd with a fresh config, users and spool in a temporary dir.
+
+    sections: {"limits": {"recipients": "3"}, ...} adds or overrides keys.
+    """
+
+    def __init__(self, sections=None, users=None, mode="capture", raw_extra=""):
+        self.dir = tempfile.mkdtemp(prefix="relayd-it-")
+        d = self.dir
+        self.host = "127.0.0.1"
+        self.port_starttls = free_port()
+        self.port_tls = free_port()
+        self.port_plain = free_port()
+        make_cert(d)
+        self.users = users or dict(DEFAULT_USERS)
+        with open(f"{d}/users", "w") as f:
+            for name, (pw, grants) in self.users.items():
+                f.write(f"{name}:{hash_pw(pw)}:{grants}\n")
+        with open(f"{d}/secret", "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(f"{d}/secret", 0o600)
+        self.capture = f"{d}/captured"
+        self.spool = f"{d}/spool"
+        base = {
+            "relayd": {"hostname": "relay.test", "spool": self.spool,
+                       "secret_file": f"{d}/secret",
+                       "control_socket": f"{d}/control.sock"},
+            "listen submission": {"address": f"127.0.0.1:{self.port_starttls}",
+                                  "tls": "starttls", "role": "submission"},
+            "listen submissions": {"address": f"127.0.0.1:{self.port_tls}",
+                                   "tls": "implicit", "role": "submission"},
+            "listen plain": {"address": f"127.0.0.1:{self.port_plain}",
+                             "tls": "none", "role": "submission",
+                             "insecure_auth": "yes"},
+            "tls": {"certificate": f"{d}/tls.crt", "key": f"{d}/tls.key"},
+            "users": {"file": f"{d}/users"},
+            "domain own-domain.com": {"bounce_domain": "bounces.own-domain.com"},
+            "domain tenant-b.net": {"bounce_domain": "bounces.tenant-b.net"},
+            "delivery": {"mode": mode, "capture_dir": self.capture},
+            "queue": {"retry_min": "1s", "retry_max": "5s", "max_age": "1h"},
+        }
+        for sec, kv in (sections or {}).items():
+            base.setdefault(sec, {})
+            for k, v in kv.items():
+                if v is None:
+                    base[sec].pop(k, None)
+                else:
+                    base[sec][k] = v
+        self.conf = f"{d}/relayd.conf"
+        with open(self.conf, "w") as f:
+            for sec, kv in base.items():
+                f.write(f"[{sec}]\n")
+                for k, v in kv.items():
+                    for one in (v if isinstance(v, list) else [v]):
+                        f.write(f"{k} = {one}\n")
+                f.write("\n")
+            f.write(raw_extra)
+        self.proc = None
+        self.log = f"{d}/relayd.log"
+
+    # --- process -------------------------------------------------------
+    def start(self, timeout=20, wait_port_of="plain"):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([RELAYD, "-c", self.conf],
+                                     stdout=self.logf, stderr=self.logf,
+                                     start_new_session=True)
+        port = {"plain": self.port_plain, "starttls": self.port_starttls,
+                "implicit": self.port_tls}[wait_port_of]
+        if not wait_port(self.host, port, timeout, self.proc):
+            raise RuntimeError("relayd did not start; log tail:\n" + self.tail())
+        return self
+
+    def tail(self, n=30):
+        try:
+            return "".join(open(self.log, errors="replace").readlines()[-n:])
+        except OSError:
+            return ""
+
+    def logtext(self):
+        try:
+            return open(self.log, errors="replace").read()
+        except OSError:
+            return ""
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        if getattr(self, "logf", None):
+            self.logf.close()
+            self.logf = None
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("RELAYD_KEEP"):
+            print("kept", self.dir, file=sys.stderr)
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- clients -------------------------------------------------------
+    @staticmethod
+    def ctx():
+        c = ssl.create_default_context()
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        return c
+
+    def client(self, kind="plain", user="alice", login=True, timeout=20):
+        if kind == "implicit":
+            s = smtplib.SMTP_SSL(self.host, self.port_tls, context=self.ctx(),
+                                 timeout=timeout)
+            s.ehlo("client.test")
+        elif kind == "starttls":
+            s = smtplib.SMTP(self.host, self.port_starttls, timeout=timeout)
+            s.ehlo("client.test")
+            s.starttls(context=self.ctx())
+            s.ehlo("client.test")
+        else:
+            s = smtplib.SMTP(self.host, self.port_plain, timeout=timeout)
+            s.ehlo("client.test")
+        if login and user:
+            s.login(user, self.users[user][0])
+        return s
+
+    def raw(self, kind="plain", timeout=10):
+        """A raw socket after the banner was read; returns (sock, banner)."""
+        port = {"plain": self.port_plain, "starttls": self.port_starttls}[kind]
+        sock = socket.create_connection((self.host, port), timeout)
+        return sock, read_reply(sock)
+
+    def captured(self, wait=5, want=1):
+        """List of (json, eml bytes) in capture_dir, waiting up to wait s
+        for at least want of them."""
+        end = time.time() + wait
+        while True:
+            out = []
+            for j in sorted(glob.glob(f"{self.capture}/*.json")):
+                eml = j[:-5] + ".eml"
+                if os.path.exists(eml):
+                    try:
+                        out.append((json.load(open(j)), open(eml, "rb").read()))
+                    except (ValueError, OSError):
+                        pass
+            if len(out) >= want or time.time() > end:
+                return out
+            time.sleep(0.05)
+
+    def spool_files(self):
+        return sorted(os.listdir(f"{self.spool}/queue")) if os.path.isdir(f"{self.spool}/queue") else []
+
+
+def read_reply(sock, timeout=10):
+    """Read one complete (possibly multiline) SMTP reply; return
+    (code, text) where text joins the lines with \\n.  (0, '') on EOF."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        lines = data.split(b"\r\n")
+        for i, ln in enumerate(lines[:-1]):
+            if len(ln) >= 4 and ln[3:4] == b" ":
+                code = int(ln[:3])
+                text = b"\n".join(l[4:] for l in lines[:i + 1]).decode(errors="replace")
+                # keep the rest for the next read
+                sock._rest = b"\r\n".join(lines[i + 1:])
+                return code, text
+        try:
+            chunk = getattr(sock, "_rest", b"") or sock.recv(65536)
+            sock._rest = b""
+        except socket.timeout:
+            raise
+        if not chunk:
+            return 0, data.decode(errors="replace")
+        data += chunk
+
+
+def send_cmd(sock, line):
+    if isinstance(line, str):
+        line = line.encode()
+    sock.sendall(line + b"\r\n")
+    return read_reply(sock)
+
+
+def is_closed(sock, timeout=5):
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def plain_b64(user, pw, authz=""):
+    return base64.b64encode(f"{authz}\0{user}\0{pw}".encode()).decode()
+
+
+def message(frm="Alice <alice@own-domain.com>", to="rcpt@rcpt-domain.org",
+            subject="hello", body=b"Hello.\r\n", extra=b""):
+    hdr = (f"From: {frm}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+           f"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\n"
+           f"Message-ID: <{time.time_ns()}@own-domain.com>\r\n").encode()
+    return hdr + extra + b"\r\n" + body
+
+
+def main():
+    unittest.main(verbosity=2)
