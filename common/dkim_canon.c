@@ -1,0 +1,1 @@
+/* dkim_canon.c: not written yet. */

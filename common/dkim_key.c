@@ -1,0 +1,1 @@
+/* dkim_key.c: not written yet. */

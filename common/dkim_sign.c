@@ -1,0 +1,1 @@
+/* dkim_sign.c: not written yet. */

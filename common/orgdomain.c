@@ -1,0 +1,1 @@
+/* orgdomain.c: not written yet. */

@@ -1,0 +1,1 @@
+/* verp.c: not written yet. */

@@ -1,0 +1,8 @@
+#include "tap.h"
+
+int
+main(void)
+{
+	ok(0, "test_grant not written yet");
+	return tap_done();
+}
