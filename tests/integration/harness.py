@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import unittest
+import weakref
 
 RELAYD = os.environ.get("RELAYD", "build/relayd")
 RELAYCTL = os.environ.get("RELAYCTL", "build/relayctl")
@@ -212,11 +213,39 @@ class Relayd:
             s.login(user, self.users[user][0])
         return s
 
-    def raw(self, kind="plain", timeout=10):
-        """A raw socket after the banner was read; returns (sock, banner)."""
-        port = {"plain": self.port_plain, "starttls": self.port_starttls}[kind]
-        sock = socket.create_connection((self.host, port), timeout)
+    def raw(self, kind="plain", timeout=10, source=None):
+        """A raw socket after the banner was read; returns (sock, banner).
+        kind: plain, starttls or implicit (an ssl socket); source: a
+        local address such as 127.0.0.2 to connect from."""
+        port = {"plain": self.port_plain, "starttls": self.port_starttls,
+                "implicit": self.port_tls}[kind]
+        src = (source, 0) if source else None
+        sock = socket.create_connection((self.host, port), timeout,
+                                        source_address=src)
+        if kind == "implicit":
+            sock = self.ctx().wrap_socket(sock)
         return sock, read_reply(sock)
+
+    def session(self, kind="plain", user="alice", source=None, timeout=10):
+        """A raw socket after banner, EHLO and (if user) AUTH PLAIN."""
+        sock, banner = self.raw(kind, timeout, source)
+        if banner[0] != 220:
+            raise AssertionError(f"banner {banner}")
+        code, text = send_cmd(sock, "EHLO client.test")
+        if code != 250:
+            raise AssertionError(f"EHLO {code} {text}")
+        if user:
+            code, text = send_cmd(sock, "AUTH PLAIN " + plain_b64(user, self.users[user][0]))
+            if code != 235:
+                raise AssertionError(f"AUTH {code} {text}")
+        return sock
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def rss_kb(self):
+        return vmrss_kb(self.proc.pid)
 
     def captured(self, wait=5, want=1):
         """List of (json, eml bytes) in capture_dir, waiting up to wait s
@@ -239,11 +268,16 @@ class Relayd:
         return sorted(os.listdir(f"{self.spool}/queue")) if os.path.isdir(f"{self.spool}/queue") else []
 
 
+# Bytes read past the end of a reply, per socket (socket objects have
+# __slots__, so they cannot carry the buffer themselves).
+_REST = weakref.WeakKeyDictionary()
+
+
 def read_reply(sock, timeout=10):
     """Read one complete (possibly multiline) SMTP reply; return
     (code, text) where text joins the lines with \\n.  (0, '') on EOF."""
     sock.settimeout(timeout)
-    data = b""
+    data = _REST.pop(sock, b"")
     while True:
         lines = data.split(b"\r\n")
         for i, ln in enumerate(lines[:-1]):
@@ -251,16 +285,22 @@ def read_reply(sock, timeout=10):
                 code = int(ln[:3])
                 text = b"\n".join(l[4:] for l in lines[:i + 1]).decode(errors="replace")
                 # keep the rest for the next read
-                sock._rest = b"\r\n".join(lines[i + 1:])
+                rest = b"\r\n".join(lines[i + 1:])
+                if rest:
+                    _REST[sock] = rest
                 return code, text
         try:
-            chunk = getattr(sock, "_rest", b"") or sock.recv(65536)
-            sock._rest = b""
-        except socket.timeout:
-            raise
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
         if not chunk:
             return 0, data.decode(errors="replace")
         data += chunk
+
+
+def pending(sock):
+    """Bytes already read from sock past the last reply returned."""
+    return _REST.get(sock, b"")
 
 
 def send_cmd(sock, line):
@@ -290,6 +330,36 @@ def message(frm="Alice <alice@own-domain.com>", to="rcpt@rcpt-domain.org",
            f"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\n"
            f"Message-ID: <{time.time_ns()}@own-domain.com>\r\n").encode()
     return hdr + extra + b"\r\n" + body
+
+
+def vmrss_kb(pid):
+    """Resident set size of pid in KiB, from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def transaction(sock, data, frm="alice@own-domain.com",
+                rcpts=("rcpt@rcpt-domain.org",), end=b"\r\n.\r\n"):
+    """MAIL, RCPT..., DATA, then data (bytes, sent as is: the caller
+    dot-stuffs) and end; returns the reply to the end of data.  Raises
+    AssertionError when the envelope is refused."""
+    for cmd, want in [(f"MAIL FROM:<{frm}>", 250)] + \
+            [(f"RCPT TO:<{r}>", 250) for r in rcpts] + [("DATA", 354)]:
+        code, text = send_cmd(sock, cmd)
+        if code != want:
+            raise AssertionError(f"{cmd}: {code} {text}")
+    sock.sendall(data + end)
+    return read_reply(sock, 30)
+
+
+def queued_id(reply_text):
+    """The ID of a '2.0.0 Ok: queued as ID' reply text, or None."""
+    import re
+    m = re.fullmatch(r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)", reply_text)
+    return m.group(1) if m else None
 
 
 def main():
