@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Relayd, read_reply, send_cmd, plain_b64, transaction, message  # noqa: E402
+from harness import Relayd, send_cmd, plain_b64, transaction, message  # noqa: E402
 
 
 def b64(s):

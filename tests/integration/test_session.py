@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Relayd, read_reply, send_cmd, is_closed, message,  # noqa: E402
-                     plain_b64, transaction, queued_id, pending)
+                     queued_id)
 
 
 class Basic(unittest.TestCase):

@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Relayd, read_reply, send_cmd, message, plain_b64,  # noqa: E402
-                     transaction, queued_id, pending, sh)
+                     transaction, pending, sh)
 
 
 def wait_captured(h, pred, wait=10):
