@@ -1,1 +1,790 @@
-/* spool.c: not written yet. */
+/*
+ * spool: the durable queue directory (see spool.h) and its group commit.
+ *
+ * Owns the three directories under the spool dir and their descriptors, the
+ * list of pending commits and the one committer job that drains it.  The
+ * loop thread queues commits; the committer (a worker job) takes up to
+ * SPOOL_BATCH_MAX of them at a time, writes each to tmp/ID, makes the whole
+ * batch's data durable with one flush, renames each into queue/, fsyncs
+ * queue/ once and hands the batch back to the loop, which runs the
+ * callbacks.  Only one committer runs at a time; it passes the turn to a
+ * fresh job when more commits arrived while it worked, so batches grow
+ * with the load.
+ *
+ * Limits: a spool file read at start is at most SPOOL_FILE_MAX bytes; the
+ * free-space figure is at most a second old.
+ */
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "spool.h"
+#include "worker.h"
+
+#define SPOOL_BATCH_MAX		64
+#define SPOOL_HEAD_MAX		(1024 * 1024)	/* envelope records */
+#define SPOOL_FILE_MAX		((size_t)2 << 30)
+/* IDs: milliseconds since 2024-01-01 in the top 42 bits (139 years), a
+ * per-process counter with a random start in the low 22. */
+#define SPOOL_ID_EPOCH_MS	1704067200000ULL
+#define SPOOL_ID_CTR_BITS	22
+
+struct spool_commit {
+	struct spool		*sp;
+	struct spool_commit	*next;
+	char			 id[ENVELOPE_ID_MAX + 1];
+	struct buf		 head;
+	struct buf		 body;
+	spool_commit_cb		 cb;
+	void			*arg;
+	int			 status;
+	int			 written;	/* tmp/ID exists */
+};
+
+struct spool_batch {
+	struct worker_job	 job;
+	struct spool		*sp;
+	struct spool_commit	*list;
+};
+
+struct spool {
+	char			*dir;
+	int			 dirfd, tmpfd, queuefd, quarfd;
+	struct event_base	*base;
+	struct worker_pool	*wp;
+	enum spool_flush	 flush;
+
+	pthread_mutex_t		 mtx;		/* guards the three below */
+	struct spool_commit	*head, *tail;	/* waiting commits */
+	int			 running;	/* a committer job exists */
+
+	uint64_t		 id_ctr;	/* atomic */
+	uint64_t		 id_last;	/* atomic */
+
+	time_t			 room_checked;	/* loop thread only */
+	uint64_t		 room_free;
+
+	void			(*queued)(const char *, void *);
+	void			*queued_arg;
+};
+
+static void	spool_batch_work(struct worker_job *);
+static void	spool_batch_done(struct worker_job *);
+
+const char *
+spool_dir(const struct spool *sp)
+{
+	return sp->dir;
+}
+
+void
+spool_set_flush(struct spool *sp, enum spool_flush f)
+{
+	sp->flush = f;
+}
+
+int
+spool_path(const struct spool *sp, const char *id, char *out, size_t outlen)
+{
+	int	 n;
+
+	n = snprintf(out, outlen, "%s/queue/%s", sp->dir, id);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return 0;
+}
+
+static int
+spool_id_ok(const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; id[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)id[i];
+
+		if (i >= ENVELOPE_ID_MAX || !((c >= '0' && c <= '9') ||
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			return 0;
+	}
+	return i > 0;
+}
+
+void
+spool_id_new(struct spool *sp, char id[SPOOL_ID_LEN + 1])
+{
+	struct timeval	 tv;
+	uint64_t	 ms, v, last, ctr;
+
+	gettimeofday(&tv, NULL);
+	ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	ms = ms > SPOOL_ID_EPOCH_MS ? ms - SPOOL_ID_EPOCH_MS : 0;
+	ctr = __atomic_fetch_add(&sp->id_ctr, 1, __ATOMIC_RELAXED);
+	v = (ms << SPOOL_ID_CTR_BITS) |
+	    (ctr & ((1ULL << SPOOL_ID_CTR_BITS) - 1));
+	/* Strictly increasing within the process, whatever the clock does. */
+	last = __atomic_load_n(&sp->id_last, __ATOMIC_RELAXED);
+	for (;;) {
+		uint64_t want = v > last ? v : last + 1;
+
+		if (__atomic_compare_exchange_n(&sp->id_last, &last, want, 0,
+		    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			v = want;
+			break;
+		}
+	}
+	snprintf(id, SPOOL_ID_LEN + 1, "%016llx", (unsigned long long)v);
+}
+
+static int
+spool_mkdir(int dfd, const char *name, FILE *err, const char *dir)
+{
+	if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST) {
+		fprintf(err, "%s/%s: cannot create: %s\n", dir, name,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+spool_opendir(int dfd, const char *name, FILE *err, const char *dir)
+{
+	int	 fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		fprintf(err, "%s/%s: cannot open: %s\n", dir, name,
+		    strerror(errno));
+	return fd;
+}
+
+/* Read a whole file relative to dfd into a malloc'd buffer. */
+static int
+spool_read(int dfd, const char *name, char **out, size_t *outlen)
+{
+	struct stat	 st;
+	char		*p = NULL;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd, e;
+
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size >= SPOOL_FILE_MAX) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((p = malloc((size_t)st.st_size + 1)) == NULL)
+		goto fail;
+	/* Read one byte more than the size to notice a growing file. */
+	while (n < (size_t)st.st_size + 1) {
+		r = read(fd, p + n, (size_t)st.st_size + 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			goto fail;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n != (size_t)st.st_size) {
+		errno = EIO;
+		goto fail;
+	}
+	close(fd);
+	*out = p;
+	*outlen = n;
+	return 0;
+fail:
+	e = errno;
+	free(p);
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+spool_read_file(const struct spool *sp, const char *id, char **out,
+    size_t *outlen)
+{
+	if (!spool_id_ok(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return spool_read(sp->queuefd, id, out, outlen);
+}
+
+int
+spool_quarantine(struct spool *sp, const char *id, const char *why)
+{
+	char	 name[ENVELOPE_ID_MAX + 16];
+	char	 esc[LOG_ESCAPE_SIZE];
+	int	 i;
+
+	log_escape(esc, sizeof(esc), id, strlen(id));
+	for (i = 0; i < 100; i++) {
+		if (i == 0)
+			snprintf(name, sizeof(name), "%s", id);
+		else
+			snprintf(name, sizeof(name), "%.*s.%d",
+			    ENVELOPE_ID_MAX, id, i);
+		if (renameat2(sp->queuefd, id, sp->quarfd, name,
+		    RENAME_NOREPLACE) == 0)
+			break;
+		if (errno == EINVAL && renameat(sp->queuefd, id, sp->quarfd,
+		    name) == 0)
+			break;
+		if (errno != EEXIST) {
+			log_error(spool_id_ok(id) ? id : "-",
+			    "quarantine_failed file=%s error=\"%s\"", esc,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (i == 100)
+		return -1;
+	if (fsync(sp->quarfd) == -1 || fsync(sp->queuefd) == -1)
+		log_error("-", "spool_fsync_failed error=\"%s\"",
+		    strerror(errno));
+	log_warn(spool_id_ok(id) ? id : "-", "quarantined reason=%s file=%s",
+	    why, esc);
+	return 0;
+}
+
+static int
+spool_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Delete tmp/ leftovers: commits that never finished. */
+static int
+spool_clean_tmp(struct spool *sp, FILE *err)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd;
+
+	if ((fd = dup(sp->tmpfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		fprintf(err, "%s/tmp: %s\n", sp->dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char esc[LOG_ESCAPE_SIZE];
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		log_escape(esc, sizeof(esc), de->d_name, strlen(de->d_name));
+		if (unlinkat(sp->tmpfd, de->d_name, 0) == -1) {
+			fprintf(err, "%s/tmp/%s: cannot delete: %s\n", sp->dir,
+			    de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		log_info(spool_id_ok(de->d_name) ? de->d_name : "-",
+		    "tmp_deleted file=%s", esc);
+	}
+	closedir(d);
+	fsync(sp->tmpfd);
+	return 0;
+}
+
+/* Check queue/ and report the good files, oldest first. */
+static int
+spool_recover(struct spool *sp, FILE *err,
+    void (*found)(const char *, void *), void *arg)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		**names = NULL, **nn;
+	size_t		 n = 0, cap = 0, i;
+	int		 fd, rc = -1;
+
+	if ((fd = dup(sp->queuefd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		fprintf(err, "%s/queue: %s\n", sp->dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL)
+				goto out;
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			goto out;
+		n++;
+	}
+	qsort(names, n, sizeof(*names), spool_cmp);
+	for (i = 0; i < n; i++) {
+		struct envelope	 env;
+		const char	*body, *why = NULL;
+		char		*p = NULL;
+		size_t		 plen, blen;
+		int		 oom = 0;
+
+		if (!spool_id_ok(names[i]))
+			why = "bad-name";
+		else if (spool_read(sp->queuefd, names[i], &p, &plen) == -1) {
+			if (errno == ENOMEM)
+				oom = 1;
+			else
+				why = "unreadable";
+		} else if (envelope_parse(p, plen, &env, &body, &blen) == -1)
+			why = "unparsable";
+		else {
+			if (strcmp(env.id, names[i]) != 0)
+				why = "id-mismatch";
+			envelope_clear(&env);
+		}
+		free(p);
+		if (oom) {
+			fprintf(err, "%s/queue/%s: out of memory\n", sp->dir,
+			    names[i]);
+			goto out;
+		}
+		if (why != NULL) {
+			if (spool_quarantine(sp, names[i], why) == -1) {
+				fprintf(err, "%s/queue/%s: cannot quarantine\n",
+				    sp->dir, names[i]);
+				goto out;
+			}
+			continue;
+		}
+		if (found != NULL)
+			found(names[i], arg);
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+struct spool *
+spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
+    FILE *err, void (*found)(const char *, void *), void *arg)
+{
+	struct spool	*sp;
+	uint64_t	 rnd = 0;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL) {
+		fprintf(err, "%s: out of memory\n", dir);
+		return NULL;
+	}
+	sp->dirfd = sp->tmpfd = sp->queuefd = sp->quarfd = -1;
+	sp->base = base;
+	sp->wp = wp;
+	sp->flush = SPOOL_FLUSH_DEFAULT;
+	pthread_mutex_init(&sp->mtx, NULL);
+	if ((sp->dir = strdup(dir)) == NULL) {
+		fprintf(err, "%s: out of memory\n", dir);
+		goto fail;
+	}
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(err, "%s: cannot create the spool: %s\n", dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(err, "%s: cannot open the spool: %s\n", dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (spool_mkdir(sp->dirfd, "tmp", err, dir) == -1 ||
+	    spool_mkdir(sp->dirfd, "queue", err, dir) == -1 ||
+	    spool_mkdir(sp->dirfd, "quarantine", err, dir) == -1)
+		goto fail;
+	if ((sp->tmpfd = spool_opendir(sp->dirfd, "tmp", err, dir)) == -1 ||
+	    (sp->queuefd = spool_opendir(sp->dirfd, "queue", err, dir)) == -1 ||
+	    (sp->quarfd = spool_opendir(sp->dirfd, "quarantine", err,
+	    dir)) == -1)
+		goto fail;
+	fsync(sp->dirfd);
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (uint64_t)getpid() * 2654435761u;
+	sp->id_ctr = rnd;
+	if (spool_clean_tmp(sp, err) == -1 ||
+	    spool_recover(sp, err, found, arg) == -1)
+		goto fail;
+	return sp;
+fail:
+	spool_free(sp);
+	return NULL;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	struct spool_commit	*c, *next;
+
+	if (sp == NULL)
+		return;
+	/* The worker pool is freed first, so no committer is running. */
+	for (c = sp->head; c != NULL; c = next) {
+		next = c->next;
+		buf_clear(&c->head);
+		buf_clear(&c->body);
+		free(c);
+	}
+	if (sp->dirfd != -1)
+		close(sp->dirfd);
+	if (sp->tmpfd != -1)
+		close(sp->tmpfd);
+	if (sp->queuefd != -1)
+		close(sp->queuefd);
+	if (sp->quarfd != -1)
+		close(sp->quarfd);
+	pthread_mutex_destroy(&sp->mtx);
+	free(sp->dir);
+	free(sp);
+}
+
+void
+spool_set_notify(struct spool *sp, void (*queued)(const char *, void *),
+    void *arg)
+{
+	sp->queued = queued;
+	sp->queued_arg = arg;
+}
+
+int
+spool_has_room(struct spool *sp, uint64_t bytes)
+{
+	struct statvfs	 vfs;
+	time_t		 now = time(NULL);
+
+	if (sp->room_checked != now) {
+		if (fstatvfs(sp->dirfd, &vfs) == 0) {
+			sp->room_free = (uint64_t)vfs.f_bavail *
+			    (uint64_t)vfs.f_frsize;
+			sp->room_checked = now;
+		} else
+			log_error("-", "spool_statvfs_failed error=\"%s\"",
+			    strerror(errno));
+	}
+	return sp->room_free >= bytes;
+}
+
+/* Start a committer job if none runs.  Called with sp->mtx held. */
+static int
+spool_start_locked(struct spool *sp)
+{
+	struct spool_batch	*b;
+
+	if (sp->running)
+		return 0;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return -1;
+	b->job.work = spool_batch_work;
+	b->job.done = spool_batch_done;
+	b->sp = sp;
+	sp->running = 1;
+	worker_submit(sp->wp, &b->job);
+	return 0;
+}
+
+struct spool_commit *
+spool_commit(struct spool *sp, const struct envelope *env, struct buf *body,
+    spool_commit_cb cb, void *arg)
+{
+	struct spool_commit	*c;
+
+	if (!spool_id_ok(env->id) || (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->sp = sp;
+	memcpy(c->id, env->id, sizeof(c->id));
+	c->cb = cb;
+	c->arg = arg;
+	c->status = -1;
+	buf_init(&c->head, SPOOL_HEAD_MAX);
+	buf_init(&c->body, 0);
+	if (envelope_write_head(env, body->len, &c->head) == -1) {
+		buf_clear(&c->head);
+		free(c);
+		return NULL;
+	}
+	buf_move(&c->body, body);
+	pthread_mutex_lock(&sp->mtx);
+	if (sp->tail)
+		sp->tail->next = c;
+	else
+		sp->head = c;
+	sp->tail = c;
+	if (spool_start_locked(sp) == -1) {
+		/* Out of memory: take it back; the caller answers 451. */
+		struct spool_commit **pp = &sp->head, *prev = NULL;
+
+		while (*pp != c) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = NULL;
+		sp->tail = prev;
+		pthread_mutex_unlock(&sp->mtx);
+		buf_move(body, &c->body);
+		buf_clear(&c->head);
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_unlock(&sp->mtx);
+	return c;
+}
+
+void
+spool_commit_detach(struct spool_commit *c)
+{
+	if (c != NULL) {
+		c->cb = NULL;
+		c->arg = NULL;
+	}
+}
+
+/* writev everything, across partial writes. */
+static int
+spool_writev_all(int fd, struct iovec *iov, int iovcnt)
+{
+	ssize_t	 r;
+
+	while (iovcnt > 0) {
+		r = writev(fd, iov, iovcnt);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		while (iovcnt > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+/* Write tmp/ID; with per-file flushing, also fdatasync it. */
+static int
+spool_write_one(struct spool *sp, struct spool_commit *c)
+{
+	struct iovec	 iov[3];
+	struct buf	 tail;
+	int		 fd, rc = -1, e;
+
+	buf_init(&tail, 128);
+	if (envelope_write_tail(c->head.len + c->body.len, &tail) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	fd = openat(sp->tmpfd, c->id, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		e = errno;
+		buf_clear(&tail);
+		errno = e;
+		return -1;
+	}
+	c->written = 1;
+	iov[0].iov_base = c->head.data;
+	iov[0].iov_len = c->head.len;
+	iov[1].iov_base = c->body.data;
+	iov[1].iov_len = c->body.len;
+	iov[2].iov_base = tail.data;
+	iov[2].iov_len = tail.len;
+	if (spool_writev_all(fd, iov, 3) == -1)
+		goto out;
+	if (sp->flush == SPOOL_FLUSH_FDATASYNC && fdatasync(fd) == -1)
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	if (close(fd) == -1 && rc == 0) {
+		e = errno;
+		rc = -1;
+	}
+	buf_clear(&tail);
+	errno = e;
+	return rc;
+}
+
+static void
+spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
+{
+	if (c->written && unlinkat(sp->tmpfd, c->id, 0) == -1 &&
+	    errno != ENOENT)
+		log_error(c->id, "spool_unlink_failed error=\"%s\"",
+		    strerror(errno));
+	c->written = 0;
+	c->status = -1;
+	log_error(c->id, "spool_write_failed step=%s error=\"%s\"", what,
+	    strerror(e));
+}
+
+/* Runs on a worker: write, flush, rename and fsync one batch. */
+static void
+spool_batch_work(struct worker_job *j)
+{
+	struct spool_batch	*b = (struct spool_batch *)j;
+	struct spool		*sp = b->sp;
+	struct spool_commit	*c, **pp;
+	struct spool_batch	*nb;
+	int			 n, ok = 0, e;
+
+	/* Take up to SPOOL_BATCH_MAX waiting commits. */
+	pthread_mutex_lock(&sp->mtx);
+	b->list = sp->head;
+	for (pp = &sp->head, n = 0; *pp != NULL && n < SPOOL_BATCH_MAX; n++)
+		pp = &(*pp)->next;
+	sp->head = *pp;
+	*pp = NULL;
+	if (sp->head == NULL)
+		sp->tail = NULL;
+	pthread_mutex_unlock(&sp->mtx);
+
+	for (c = b->list; c != NULL; c = c->next) {
+		if (spool_write_one(sp, c) == -1)
+			spool_fail(sp, c, "write", errno);
+		else {
+			c->status = 0;
+			ok++;
+		}
+		/* The bytes are in the file (or lost): free them now. */
+		buf_clear(&c->body);
+		buf_clear(&c->head);
+	}
+	if (ok > 0 && sp->flush == SPOOL_FLUSH_SYNCFS &&
+	    syncfs(sp->tmpfd) == -1) {
+		e = errno;
+		for (c = b->list; c != NULL; c = c->next)
+			if (c->status == 0)
+				spool_fail(sp, c, "syncfs", e);
+		ok = 0;
+	}
+	for (c = b->list; ok > 0 && c != NULL; c = c->next) {
+		if (c->status != 0)
+			continue;
+		if (renameat2(sp->tmpfd, c->id, sp->queuefd, c->id,
+		    RENAME_NOREPLACE) == -1 && (errno != EINVAL ||
+		    renameat(sp->tmpfd, c->id, sp->queuefd, c->id) == -1)) {
+			spool_fail(sp, c, "rename", errno);
+			ok--;
+			continue;
+		}
+		c->written = 0;
+	}
+	if (ok > 0 && fsync(sp->queuefd) == -1) {
+		/* Nothing is acknowledged; take the files back out. */
+		e = errno;
+		for (c = b->list; c != NULL; c = c->next) {
+			if (c->status != 0)
+				continue;
+			unlinkat(sp->queuefd, c->id, 0);
+			c->status = -1;
+			log_error(c->id, "spool_write_failed step=fsync "
+			    "error=\"%s\"", strerror(e));
+		}
+		fsync(sp->queuefd);
+	}
+
+	/* Pass the turn to a new job if more commits are waiting. */
+	pthread_mutex_lock(&sp->mtx);
+	sp->running = 0;
+	if (sp->head != NULL && (nb = calloc(1, sizeof(*nb))) != NULL) {
+		nb->job.work = spool_batch_work;
+		nb->job.done = spool_batch_done;
+		nb->sp = sp;
+		sp->running = 1;
+		worker_submit(sp->wp, &nb->job);
+	}
+	pthread_mutex_unlock(&sp->mtx);
+}
+
+/* Loop thread: tell every owner, then the queue. */
+static void
+spool_batch_done(struct worker_job *j)
+{
+	struct spool_batch	*b = (struct spool_batch *)j;
+	struct spool		*sp = b->sp;
+	struct spool_commit	*c, *next;
+
+	for (c = b->list; c != NULL; c = next) {
+		next = c->next;
+		if (c->cb != NULL)
+			c->cb(c->status, c->id, c->arg);
+		if (c->status == 0 && sp->queued != NULL)
+			sp->queued(c->id, sp->queued_arg);
+		free(c);
+	}
+	free(b);
+	/* A committer that could not pass its turn on (no memory). */
+	pthread_mutex_lock(&sp->mtx);
+	if (sp->head != NULL && !sp->running)
+		spool_start_locked(sp);
+	pthread_mutex_unlock(&sp->mtx);
+}
+
+int
+spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
+{
+	size_t	 i;
+	int	 rc = 0, any = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!spool_id_ok(ids[i])) {
+			rc = -1;
+			continue;
+		}
+		if (unlinkat(sp->queuefd, ids[i], 0) == -1) {
+			if (errno != ENOENT) {
+				log_error(ids[i], "spool_remove_failed "
+				    "error=\"%s\"", strerror(errno));
+				rc = -1;
+			}
+			continue;
+		}
+		any = 1;
+	}
+	/* fsync on a shared descriptor is safe from several threads. */
+	if (any && fsync(sp->queuefd) == -1) {
+		log_error("-", "spool_fsync_failed error=\"%s\"",
+		    strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+int
+spool_remove(struct spool *sp, const char *id)
+{
+	return spool_remove_many(sp, &id, 1);
+}

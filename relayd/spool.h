@@ -50,10 +50,24 @@ void	spool_id_new(struct spool *, char id[SPOOL_ID_LEN + 1]);
 int	spool_has_room(struct spool *, uint64_t bytes);
 
 /*
+ * How a batch's file data is made durable before the renames: fdatasync
+ * of each file, or one syncfs() of the spool's file system per batch.
+ * The default is the one measured faster (docs/operations.md).
+ */
+enum spool_flush {
+	SPOOL_FLUSH_FDATASYNC = 0,
+	SPOOL_FLUSH_SYNCFS,
+};
+#define SPOOL_FLUSH_DEFAULT	SPOOL_FLUSH_SYNCFS
+void	spool_set_flush(struct spool *, enum spool_flush);
+
+/*
  * Commit a message: env->id must be set (spool_id_new).  The body buffer's
  * contents are taken (body is left empty).  cb runs on the loop thread
  * with status 0 (durable in queue/) or -1 (nothing left behind; answer
- * 451 4.3.0).  The returned handle lets the owner detach before cb runs.
+ * 451 4.3.0).  The returned handle lets the owner detach before cb runs;
+ * it is freed right after cb would run.  NULL: nothing was queued (out of
+ * memory or a bad ID), body is left with the caller, answer 451 4.3.0.
  */
 typedef void (*spool_commit_cb)(int status, const char *id, void *arg);
 struct spool_commit *spool_commit(struct spool *, const struct envelope *env,
@@ -71,6 +85,12 @@ int	spool_path(const struct spool *, const char *id, char *out,
 	    size_t outlen);
 /* Remove a delivered message: unlink and fsync queue/ (worker thread). */
 int	spool_remove(struct spool *, const char *id);
+/* The same for several messages with one fsync of queue/ (thread-safe). */
+int	spool_remove_many(struct spool *, const char *const *ids, size_t n);
+/* Read queue/ID whole into a malloc'd buffer (any thread).  0 or -1 with
+ * errno set (ENOENT: no such message). */
+int	spool_read_file(const struct spool *, const char *id, char **out,
+	    size_t *outlen);
 /* Move a file aside into quarantine/ with a log line. */
 int	spool_quarantine(struct spool *, const char *id, const char *why);
 const char *spool_dir(const struct spool *);
