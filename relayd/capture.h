@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "envelope.h"
 
 /*
@@ -17,5 +18,36 @@
  */
 int	capture_write(const char *dir, const struct envelope *,
 	    const char *body, size_t bodylen);
+
+/*
+ * The same with a per-recipient envelope sender: senders[i] is the MAIL
+ * FROM used for env->rcpts[i] (a VERP address, later); senders NULL, or
+ * an entry NULL, means env->mail_from.
+ */
+int	capture_write_senders(const char *dir, const struct envelope *,
+	    const char *const *senders, const char *body, size_t bodylen);
+
+/*
+ * The steps of capture_write, for callers that share flushes across a
+ * batch (the queue):
+ *   fd = capture_open_dir(dir)      creates dir (0700) if missing
+ *   capture_stage(fd, ...)          writes ID.eml.tmp and ID.json.tmp;
+ *                                   fdatasyncs them when sync_each
+ *   (the caller makes the data durable: syncfs(fd) once per batch)
+ *   capture_publish(fd, id)         renames ID.eml, then ID.json
+ *   fsync(fd)                       once per batch
+ * capture_unstage() removes the .tmp files after a failure.  Each returns
+ * 0 or -1 with errno set; capture_open_dir() returns a descriptor or -1.
+ */
+int	capture_open_dir(const char *dir);
+int	capture_stage(int dirfd, const struct envelope *,
+	    const char *const *senders, const char *body, size_t bodylen,
+	    int sync_each);
+int	capture_publish(int dirfd, const char *id);
+void	capture_unstage(int dirfd, const char *id);
+/* ID.json's text: {"id": "...", "recipients": [{"rcpt": "...",
+ * "mail_from": "..."}, ...]}, appended to out.  0 or -1. */
+int	capture_json(const struct envelope *, const char *const *senders,
+	    struct buf *out);
 
 #endif

@@ -1,1 +1,398 @@
-/* queue.c: not written yet. */
+/*
+ * queue: the scheduler between the spool and the delivery mode.
+ *
+ * Owns a FIFO of queue IDs ready for delivery, a retry list for messages
+ * whose last attempt failed, and a hold list for messages no delivery
+ * mode can take yet (mx and smarthost until the delivery issue lands).
+ * The dispatcher runs on the loop thread and hands batches of up to
+ * QUEUE_BATCH_MAX IDs to worker jobs, at most two jobs per worker thread in
+ * flight.  A capture job reads each spool file, writes the capture files,
+ * shares one data flush and one directory fsync across its batch, and
+ * only then removes the spool files (one fsync of queue/), so a crash may
+ * capture a message twice but never loses it.
+ *
+ * Limits: QUEUE_BATCH_MAX messages per job; failed captures wait
+ * retry_min before the next attempt.  Delivery modes slot in as another
+ * job kind in queue_dispatch().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "capture.h"
+#include "config.h"
+#include "envelope.h"
+#include "log.h"
+#include "queue.h"
+#include "relayd.h"
+#include "spool.h"
+#include "worker.h"
+
+#define QUEUE_BATCH_MAX		32
+#define QUEUE_JOBS_PER_WORKER	2
+
+struct qnode {
+	struct qnode	*next;
+	char		 id[ENVELOPE_ID_MAX + 1];
+	time_t		 due;		/* retry list only */
+};
+
+struct qlist {
+	struct qnode	*head, *tail;
+	unsigned	 n;
+};
+
+enum qitem_status {
+	QITEM_OK = 0,		/* captured and removed from the spool */
+	QITEM_GONE,		/* no such spool file: nothing to do */
+	QITEM_BAD,		/* unparsable: quarantined */
+	QITEM_RETRY,		/* failed; stays in the spool */
+};
+
+struct qitem {
+	char			 id[ENVELOPE_ID_MAX + 1];
+	enum qitem_status	 status;
+};
+
+struct qjob {
+	struct worker_job	 job;
+	struct queue		*q;		/* NULL: the queue is gone */
+	struct qjob		*prev, *next;	/* jobs in flight */
+	struct spool		*sp;
+	char			*dir;		/* capture_dir */
+	size_t			 n;
+	struct qitem		 items[QUEUE_BATCH_MAX];
+};
+
+struct queue {
+	struct relayd	*r;
+	struct qlist	 ready;
+	struct qlist	 retry;
+	struct qlist	 held;
+	struct qjob	*jobs;
+	unsigned	 njobs;
+	unsigned	 inflight;	/* messages in jobs */
+	struct event	*retry_ev;
+};
+
+static void	queue_dispatch(struct queue *);
+
+static void
+qlist_push(struct qlist *l, struct qnode *n)
+{
+	n->next = NULL;
+	if (l->tail)
+		l->tail->next = n;
+	else
+		l->head = n;
+	l->tail = n;
+	l->n++;
+}
+
+static struct qnode *
+qlist_pop(struct qlist *l)
+{
+	struct qnode	*n = l->head;
+
+	if (n == NULL)
+		return NULL;
+	l->head = n->next;
+	if (l->head == NULL)
+		l->tail = NULL;
+	l->n--;
+	n->next = NULL;
+	return n;
+}
+
+static void
+qlist_clear(struct qlist *l)
+{
+	struct qnode	*n;
+
+	while ((n = qlist_pop(l)) != NULL)
+		free(n);
+}
+
+static void
+queue_retry_arm(struct queue *q)
+{
+	struct timeval	 tv;
+	time_t		 now = time(NULL);
+
+	if (q->retry.head == NULL || evtimer_pending(q->retry_ev, NULL))
+		return;
+	tv.tv_sec = q->retry.head->due > now ? q->retry.head->due - now : 0;
+	tv.tv_usec = 0;
+	evtimer_add(q->retry_ev, &tv);
+}
+
+static void
+queue_retry_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue	*q = arg;
+	time_t		 now = time(NULL);
+
+	/* The retry list is in due order: every entry waits retry_min. */
+	while (q->retry.head != NULL && q->retry.head->due <= now)
+		qlist_push(&q->ready, qlist_pop(&q->retry));
+	queue_retry_arm(q);
+	queue_dispatch(q);
+}
+
+struct queue *
+queue_new(struct relayd *r)
+{
+	struct queue	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
+	q->r = r;
+	if ((q->retry_ev = evtimer_new(r->base, queue_retry_fire, q)) == NULL) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+void
+queue_free(struct queue *q)
+{
+	struct qjob	*j;
+
+	if (q == NULL)
+		return;
+	/* Jobs still running finish on their own and free themselves. */
+	for (j = q->jobs; j != NULL; j = j->next)
+		j->q = NULL;
+	qlist_clear(&q->ready);
+	qlist_clear(&q->retry);
+	qlist_clear(&q->held);
+	event_free(q->retry_ev);
+	free(q);
+}
+
+unsigned
+queue_length(const struct queue *q)
+{
+	return q->ready.n + q->retry.n + q->held.n + q->inflight;
+}
+
+void
+queue_add(struct queue *q, const char *id)
+{
+	struct qnode	*n;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		/* It stays in the spool; the next start picks it up. */
+		log_error(id, "queue_add_failed error=\"out of memory\"");
+		return;
+	}
+	snprintf(n->id, sizeof(n->id), "%s", id);
+	qlist_push(&q->ready, n);
+	queue_dispatch(q);
+}
+
+/*
+ * Worker thread: capture a batch.  Touches only the job, the spool (whose
+ * calls used here are thread-safe) and the file system.
+ */
+static void
+queue_capture_work(struct worker_job *wj)
+{
+	struct qjob		*j = (struct qjob *)wj;
+	struct envelope		 envs[QUEUE_BATCH_MAX];
+	char			*files[QUEUE_BATCH_MAX];
+	const char		*ids[QUEUE_BATCH_MAX];
+	size_t			 sizes[QUEUE_BATCH_MAX];
+	const char		*body;
+	size_t			 i, len, blen, nstaged = 0, nok = 0;
+	int			 fd, e;
+
+	memset(envs, 0, sizeof(envs));
+	memset(files, 0, sizeof(files));
+	fd = capture_open_dir(j->dir);
+	e = errno;
+	for (i = 0; i < j->n; i++) {
+		struct qitem *it = &j->items[i];
+
+		it->status = QITEM_RETRY;
+		if (fd == -1) {
+			log_error(it->id, "capture_failed step=open_dir "
+			    "error=\"%s\"", strerror(e));
+			continue;
+		}
+		if (spool_read_file(j->sp, it->id, &files[i], &len) == -1) {
+			if (errno == ENOENT) {
+				it->status = QITEM_GONE;
+				log_warn(it->id, "capture_skipped "
+				    "reason=no-spool-file");
+			} else
+				log_error(it->id, "capture_failed step=read "
+				    "error=\"%s\"", strerror(errno));
+			continue;
+		}
+		if (envelope_parse(files[i], len, &envs[i], &body,
+		    &blen) == -1 || strcmp(envs[i].id, it->id) != 0) {
+			envelope_clear(&envs[i]);
+			if (spool_quarantine(j->sp, it->id, "unparsable") == 0)
+				it->status = QITEM_BAD;
+			continue;
+		}
+		sizes[i] = blen;
+		if (capture_stage(fd, &envs[i], NULL, body, blen, 0) == -1) {
+			log_error(it->id, "capture_failed step=write "
+			    "error=\"%s\"", strerror(errno));
+			continue;
+		}
+		it->status = QITEM_OK;
+		nstaged++;
+		free(files[i]);
+		files[i] = NULL;
+	}
+	/* One flush for the batch's data, one fsync for the names. */
+	if (nstaged > 0 && syncfs(fd) == -1) {
+		e = errno;
+		for (i = 0; i < j->n; i++) {
+			if (j->items[i].status != QITEM_OK)
+				continue;
+			capture_unstage(fd, j->items[i].id);
+			j->items[i].status = QITEM_RETRY;
+			log_error(j->items[i].id, "capture_failed step=syncfs "
+			    "error=\"%s\"", strerror(e));
+		}
+		nstaged = 0;
+	}
+	for (i = 0; nstaged > 0 && i < j->n; i++) {
+		if (j->items[i].status != QITEM_OK)
+			continue;
+		if (capture_publish(fd, j->items[i].id) == -1) {
+			log_error(j->items[i].id, "capture_failed step=rename "
+			    "error=\"%s\"", strerror(errno));
+			capture_unstage(fd, j->items[i].id);
+			j->items[i].status = QITEM_RETRY;
+		}
+	}
+	if (nstaged > 0 && fsync(fd) == -1) {
+		e = errno;
+		for (i = 0; i < j->n; i++) {
+			if (j->items[i].status != QITEM_OK)
+				continue;
+			j->items[i].status = QITEM_RETRY;
+			log_error(j->items[i].id, "capture_failed step=fsync "
+			    "error=\"%s\"", strerror(e));
+		}
+	}
+	/* Captured and durable: now, and only now, leave the spool. */
+	for (i = 0; i < j->n; i++)
+		if (j->items[i].status == QITEM_OK)
+			ids[nok++] = j->items[i].id;
+	if (nok > 0)
+		spool_remove_many(j->sp, ids, nok);
+	for (i = 0; i < j->n; i++) {
+		if (j->items[i].status == QITEM_OK)
+			log_info(j->items[i].id, "captured nrcpt=%zu size=%zu",
+			    envs[i].nrcpts, sizes[i]);
+		envelope_clear(&envs[i]);
+		free(files[i]);
+	}
+	if (fd != -1)
+		close(fd);
+}
+
+/* Loop thread: account for the batch and retry what failed. */
+static void
+queue_capture_done(struct worker_job *wj)
+{
+	struct qjob	*j = (struct qjob *)wj;
+	struct queue	*q = j->q;
+	struct qnode	*n;
+	size_t		 i;
+
+	if (q != NULL) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			q->jobs = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+		q->njobs--;
+		q->inflight -= (unsigned)j->n;
+		for (i = 0; i < j->n; i++) {
+			if (j->items[i].status != QITEM_RETRY)
+				continue;
+			if ((n = calloc(1, sizeof(*n))) == NULL) {
+				log_error(j->items[i].id, "queue_retry_failed "
+				    "error=\"out of memory\"");
+				continue;
+			}
+			memcpy(n->id, j->items[i].id, sizeof(n->id));
+			n->due = time(NULL) + (time_t)q->r->cf->retry_min;
+			log_warn(n->id, "deferred reason=\"capture failed\" "
+			    "retry_in=%llus",
+			    (unsigned long long)q->r->cf->retry_min);
+			qlist_push(&q->retry, n);
+		}
+		queue_retry_arm(q);
+	}
+	free(j->dir);
+	free(j);
+	if (q != NULL)
+		queue_dispatch(q);
+}
+
+static void
+queue_dispatch(struct queue *q)
+{
+	const struct config	*cf = q->r->cf;
+	struct qnode		*n;
+	struct qjob		*j;
+	unsigned		 maxjobs, free_slots, per;
+
+	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
+		/* XXX mx and smarthost come with the delivery issue; until
+		 * then their messages wait in the spool. */
+		while ((n = qlist_pop(&q->ready)) != NULL) {
+			log_info(n->id, "deferred reason=\"delivery mode not "
+			    "implemented yet\"");
+			qlist_push(&q->held, n);
+		}
+		return;
+	}
+	maxjobs = QUEUE_JOBS_PER_WORKER * worker_pool_size(q->r->workers);
+	if (maxjobs == 0)
+		maxjobs = QUEUE_JOBS_PER_WORKER;
+	while (q->ready.n > 0 && q->njobs < maxjobs) {
+		/* Spread what waits over the free slots, in batches. */
+		free_slots = maxjobs - q->njobs;
+		per = (q->ready.n + free_slots - 1) / free_slots;
+		if (per > QUEUE_BATCH_MAX)
+			per = QUEUE_BATCH_MAX;
+		if ((j = calloc(1, sizeof(*j))) == NULL ||
+		    (j->dir = strdup(cf->capture_dir)) == NULL) {
+			free(j);
+			log_error("-", "queue_dispatch_failed "
+			    "error=\"out of memory\"");
+			return;
+		}
+		j->job.work = queue_capture_work;
+		j->job.done = queue_capture_done;
+		j->q = q;
+		j->sp = q->r->spool;
+		while (j->n < per && (n = qlist_pop(&q->ready)) != NULL) {
+			memcpy(j->items[j->n].id, n->id, sizeof(n->id));
+			j->n++;
+			free(n);
+		}
+		j->next = q->jobs;
+		if (q->jobs)
+			q->jobs->prev = j;
+		q->jobs = j;
+		q->njobs++;
+		q->inflight += (unsigned)j->n;
+		worker_submit(q->r->workers, &j->job);
+	}
+}
