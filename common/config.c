@@ -648,7 +648,7 @@ section_header(struct ctx *c, char *start)
 				p++;
 			if (*p != '\0') {
 				cfg_error(c, c->line, NULL, NULL,
-				    "section [%s %s ...]: too many words",
+				    "[%s %s ...]: too many words",
 				    word, arg);
 				return -1;
 			}
