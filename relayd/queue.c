@@ -77,6 +77,7 @@ struct queue {
 	unsigned	 njobs;
 	unsigned	 inflight;	/* messages in jobs */
 	struct event	*retry_ev;
+	struct event	*kick_ev;	/* dispatch from the loop */
 };
 
 static void	queue_dispatch(struct queue *);
@@ -143,6 +144,12 @@ queue_retry_fire(evutil_socket_t fd, short what, void *arg)
 	queue_dispatch(q);
 }
 
+static void
+queue_kick(evutil_socket_t fd, short what, void *arg)
+{
+	queue_dispatch(arg);
+}
+
 struct queue *
 queue_new(struct relayd *r)
 {
@@ -151,7 +158,13 @@ queue_new(struct relayd *r)
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->r = r;
-	if ((q->retry_ev = evtimer_new(r->base, queue_retry_fire, q)) == NULL) {
+	q->retry_ev = evtimer_new(r->base, queue_retry_fire, q);
+	q->kick_ev = evtimer_new(r->base, queue_kick, q);
+	if (q->retry_ev == NULL || q->kick_ev == NULL) {
+		if (q->retry_ev)
+			event_free(q->retry_ev);
+		if (q->kick_ev)
+			event_free(q->kick_ev);
 		free(q);
 		return NULL;
 	}
@@ -172,6 +185,7 @@ queue_free(struct queue *q)
 	qlist_clear(&q->retry);
 	qlist_clear(&q->held);
 	event_free(q->retry_ev);
+	event_free(q->kick_ev);
 	free(q);
 }
 
@@ -351,7 +365,15 @@ queue_dispatch(struct queue *q)
 	struct qnode		*n;
 	struct qjob		*j;
 	unsigned		 maxjobs, free_slots, per;
+	struct timeval		 now = { 0, 0 };
 
+	/* Called from spool_open()'s found(): r->spool is not set yet, so
+	 * come back from the loop. */
+	if (q->r->spool == NULL || q->r->workers == NULL) {
+		if (!evtimer_pending(q->kick_ev, NULL))
+			evtimer_add(q->kick_ev, &now);
+		return;
+	}
 	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
 		/* XXX mx and smarthost come with the delivery issue; until
 		 * then their messages wait in the spool. */

@@ -11,7 +11,12 @@ struct queue;
 
 struct queue *queue_new(struct relayd *);
 void	queue_free(struct queue *);
-/* A message is durable in the spool and ready to deliver. */
+/*
+ * A message is durable in the spool and ready to deliver.  May be called
+ * from spool_open()'s found() before r->spool is set (create the queue
+ * first): dispatch then starts from the event loop.  The worker pool must
+ * be freed before the spool and the queue (running jobs use the spool).
+ */
 void	queue_add(struct queue *, const char *id);
 /* Messages waiting or in delivery. */
 unsigned queue_length(const struct queue *);

@@ -341,7 +341,8 @@ spool_recover(struct spool *sp, FILE *err,
 			goto out;
 		n++;
 	}
-	qsort(names, n, sizeof(*names), spool_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), spool_cmp);
 	for (i = 0; i < n; i++) {
 		struct envelope	 env;
 		const char	*body, *why = NULL;
