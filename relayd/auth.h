@@ -28,5 +28,7 @@ void	auth_throttle_free(struct auth_throttle *);
 uint64_t auth_throttle_fail(struct auth_throttle *, const char *addr,
 	    uint64_t max_ms, uint64_t now_ms);
 void	auth_throttle_success(struct auth_throttle *, const char *addr);
+/* Number of addresses remembered (tests). */
+size_t	auth_throttle_count(const struct auth_throttle *);
 
 #endif

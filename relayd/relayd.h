@@ -2,6 +2,13 @@
  * relayd: the daemon's context.  One per process, created by main(),
  * owned by the loop thread.  The configuration is immutable and is swapped
  * whole on reload, between events.
+ *
+ * Reload and lifetimes: the configuration, the users and the TLS context
+ * loaded together form one generation (struct relayd_gen).  A session takes
+ * a reference to the generation current when it was accepted and uses that
+ * one until it ends, so a session never sees half of two configurations.
+ * A generation is freed when it is no longer current and its last session
+ * is gone.  r->cf, r->users and r->tls always point into r->gen.
  */
 #ifndef RELAYD_RELAYD_H
 #define RELAYD_RELAYD_H
@@ -18,6 +25,14 @@ struct queue;
 struct listener;
 struct auth_throttle;
 struct conn_table;
+struct smtp_session;
+
+struct relayd_gen {
+	struct config		*cf;
+	struct users		*users;
+	SSL_CTX			*tls;		/* NULL when no listener uses TLS */
+	unsigned		 refs;		/* sessions using it */
+};
 
 struct relayd {
 	struct event_base	*base;
@@ -33,6 +48,21 @@ struct relayd {
 	uint64_t		 next_session_id;
 	unsigned		 nsessions;
 	int			 draining;	/* SIGTERM: no new sessions */
+
+	struct relayd_gen	*gen;		/* current generation */
+	struct smtp_session	*sessions;	/* list of live sessions */
+	const char		*config_path;
 };
+
+/*
+ * Generations (listener.c).  relayd_gen_free() frees the objects it holds
+ * (NULL is a no-op); relayd_gen_set() makes gen current, freeing the old
+ * one when no session holds it; unref frees a non-current generation when
+ * its count drops to zero.
+ */
+void	relayd_gen_free(struct relayd_gen *);
+void	relayd_gen_set(struct relayd *, struct relayd_gen *);
+struct relayd_gen *relayd_gen_ref(struct relayd *);
+void	relayd_gen_unref(struct relayd *, struct relayd_gen *);
 
 #endif
