@@ -207,6 +207,8 @@ lookups(void)
 	free(msg);
 
 	n = load("", 0, &us, &msg);
+	ok(n == 0 && us != NULL && us->n == 0, "empty file: no users");
+	users_free(us);
 	free(msg);
 	unlink(path);
 	n = users_load(path, NULL, &us);
