@@ -5,7 +5,8 @@
  * events; everything else lives on the caller's stack, so threads may log.
  * Each line is formatted into a LOG_LINE_MAX buffer (longer lines are cut
  * and still end in a newline) and written with a single write(2).
- * Timestamps are UTC, ISO 8601 with milliseconds.
+ * Timestamps are UTC, ISO 8601 with milliseconds.  Control characters in
+ * the formatted text become '?', so one event is always one line.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,7 +18,8 @@
 
 #include "log.h"
 
-static volatile int log_level = LOG_LEVEL_INFO;
+/* The one shared variable: atomic so a reload never races a reader. */
+static int log_level = LOG_LEVEL_INFO;
 
 static const char *const log_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -31,7 +33,7 @@ log_set_level(enum log_level lv)
 {
 	if ((int)lv < LOG_LEVEL_ERROR || lv > LOG_LEVEL_DEBUG)
 		lv = LOG_LEVEL_DEBUG;
-	log_level = lv;
+	__atomic_store_n(&log_level, (int)lv, __ATOMIC_RELAXED);
 }
 
 int
@@ -61,7 +63,7 @@ log_level_name(enum log_level lv)
 int
 log_enabled(enum log_level lv)
 {
-	return (int)lv <= log_level;
+	return (int)lv <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void
@@ -71,7 +73,7 @@ log_event(enum log_level lv, const char *id, const char *fmt, ...)
 	struct timespec	 ts;
 	struct tm	 tm;
 	va_list		 ap;
-	size_t		 len;
+	size_t		 len, i;
 	int		 n;
 	ssize_t		 w;
 
@@ -104,6 +106,13 @@ log_event(enum log_level lv, const char *id, const char *fmt, ...)
 	/* vsnprintf left at most sizeof(line) - 2 characters: cut there. */
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2;
+	/*
+	 * One event, one line: a control character that slipped past
+	 * log_escape() (a caller's bug) cannot start a forged line.
+	 */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			line[i] = '?';
 	line[len++] = '\n';
 	/*
 	 * One write per line, so lines from threads never interleave: a

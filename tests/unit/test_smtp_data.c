@@ -339,17 +339,18 @@ generated(void)
 		g.received = 0;
 		check_gen(&g, 1);
 		g.in = repeat("", 'x', 999, "\r\n.\r\n", &g.inlen);
-		g.name = "999 octets";
+		g.name = norm ? "999 octets [normalize]" : "999 octets";
 		g.err = SMTP_DATA_ERR_LINE_TOO_LONG;
 		g.outlen = 998;
 		check_gen(&g, 1);
 		g.in = repeat(".", 'x', 998, "\r\n.\r\n", &g.inlen);
-		g.name = "998 octets after a stuffed dot";
+		g.name = norm ? "998 octets after a stuffed dot [normalize]" :
+		    "998 octets after a stuffed dot";
 		g.err = SMTP_DATA_OK;
 		g.outlen = 1000;
 		check_gen(&g, 0);
 		g.in = repeat("", 'x', 5000, "\r\n.\r\n", &g.inlen);
-		g.name = "5000 octets";
+		g.name = norm ? "5000 octets [normalize]" : "5000 octets";
 		g.err = SMTP_DATA_ERR_LINE_TOO_LONG;
 		g.outlen = 998;
 		check_gen(&g, 0);
