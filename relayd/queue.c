@@ -374,6 +374,10 @@ queue_dispatch(struct queue *q)
 			evtimer_add(q->kick_ev, &now);
 		return;
 	}
+	/* Shutting down: the pool may no longer run new jobs; what waits
+	 * stays in the spool for the next start. */
+	if (q->r->draining)
+		return;
 	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
 		/* XXX mx and smarthost come with the delivery issue; until
 		 * then their messages wait in the spool. */
