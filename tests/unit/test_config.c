@@ -540,6 +540,84 @@ misc(void)
 	ok(1, "config_free(NULL)");
 }
 
+/* etc/relayd.conf.example loads, and its values are the defaults. */
+static void
+example(void)
+{
+	struct config	*ex = NULL, *def = NULL;
+	char		*msg;
+	size_t		 msglen;
+	FILE		*err;
+	const char	*p = "etc/relayd.conf.example";
+	int		 n;
+
+	if (access(p, R_OK) == -1)
+		p = "../etc/relayd.conf.example";
+	err = open_memstream(&msg, &msglen);
+	n = config_load(p, err, &ex);
+	fclose(err);
+	oneline(msg);
+	ok(n == 0 && ex != NULL, "relayd.conf.example loads (%s)", msg);
+	free(msg);
+	load(BASE, strlen(BASE), &def, &msg);
+	free(msg);
+	if (ex == NULL || def == NULL)
+		goto out;
+	ok(strcmp(ex->spool, def->spool) == 0 &&
+	    strcmp(ex->user, def->user) == 0 &&
+	    strcmp(ex->secret_file, def->secret_file) == 0 &&
+	    strcmp(ex->control_socket, def->control_socket) == 0 &&
+	    ex->workers == def->workers && ex->log_level == def->log_level &&
+	    strcmp(ex->tls_certificate, def->tls_certificate) == 0 &&
+	    strcmp(ex->tls_key, def->tls_key) == 0 &&
+	    ex->tls_min_version == def->tls_min_version &&
+	    strcmp(ex->users_file, def->users_file) == 0,
+	    "example: [relayd] [tls] [users] values are the defaults");
+	ok(ex->message_size == def->message_size &&
+	    ex->recipients == def->recipients &&
+	    ex->connections_per_ip == def->connections_per_ip &&
+	    ex->line_length == def->line_length &&
+	    ex->bare_newlines_normalize == def->bare_newlines_normalize &&
+	    ex->header_size == def->header_size &&
+	    ex->max_received == def->max_received &&
+	    ex->command_timeout == def->command_timeout &&
+	    ex->data_timeout == def->data_timeout &&
+	    ex->session_timeout == def->session_timeout &&
+	    ex->soft_error_limit == def->soft_error_limit &&
+	    ex->hard_error_limit == def->hard_error_limit &&
+	    ex->error_delay == def->error_delay &&
+	    ex->auth_delay_max == def->auth_delay_max,
+	    "example: [limits] values are the defaults");
+	ok(ex->delivery_mode == def->delivery_mode &&
+	    ex->delivery_tls == def->delivery_tls &&
+	    ex->mx_port == def->mx_port &&
+	    strcmp(ex->capture_dir, def->capture_dir) == 0 &&
+	    strcmp(ex->smarthost_host, def->smarthost_host) == 0 &&
+	    ex->smarthost_port == def->smarthost_port &&
+	    ex->smarthost_tls == def->smarthost_tls &&
+	    ex->smarthost_verify == def->smarthost_verify &&
+	    strcmp(ex->smarthost_username, def->smarthost_username) == 0 &&
+	    strcmp(ex->smarthost_password_file,
+	    def->smarthost_password_file) == 0 &&
+	    ex->retry_min == def->retry_min &&
+	    ex->retry_max == def->retry_max && ex->max_age == def->max_age &&
+	    strcmp(ex->dns_servers, def->dns_servers) == 0,
+	    "example: [delivery] [smarthost] [queue] [dns] are the defaults");
+	ok(ex->nlistens == 2 && ex->listens[0].tls == TLS_MODE_STARTTLS &&
+	    ex->listens[1].tls == TLS_MODE_IMPLICIT &&
+	    ex->listens[0].max_connections == 1000 && ex->ndomains == 1 &&
+	    ex->domains[0].ndkim == 2 &&
+	    strcmp(ex->domains[0].bounce_domain, "bounces.example.com") == 0 &&
+	    ex->domains[0].canon_header == DKIM_CANON_RELAXED &&
+	    ex->domains[0].canon_body == DKIM_CANON_RELAXED &&
+	    ex->domains[0].signature_lifetime == 0 &&
+	    ex->domains[0].allow_weak_key == 0,
+	    "example: listeners and domain as documented");
+out:
+	config_free(ex);
+	config_free(def);
+}
+
 int
 main(void)
 {
@@ -552,6 +630,7 @@ main(void)
 	defaults();
 	values();
 	misc();
+	example();
 	unlink(path);
 	rmdir(dir);
 	return tap_done();

@@ -241,6 +241,22 @@ crypt_checks(void)
 	ok(crypt_hash_new("x", h, 10) == -1, "short output buffer refused");
 }
 
+/* etc/users.example loads. */
+static void
+example(void)
+{
+	struct users	*us = NULL;
+	const char	*p = "etc/users.example";
+	int		 n;
+
+	if (access(p, R_OK) == -1)
+		p = "../etc/users.example";
+	n = users_load(p, stdout, &us);
+	ok(n == 0 && us != NULL && us->n == 3 &&
+	    users_find(us, "billing-app") != NULL, "users.example loads");
+	users_free(us);
+}
+
 int
 main(void)
 {
@@ -251,6 +267,7 @@ main(void)
 	snprintf(path, sizeof(path), "%s/users", dir);
 	table();
 	lookups();
+	example();
 	crypt_checks();
 	unlink(path);
 	rmdir(dir);
