@@ -81,7 +81,7 @@ static const struct rt_case rt_cases[] = {
 	{ "LF in values injects nothing", "a@b.c\nrcpt 5\nevil@x",
 	    { "x@y\nend 0\n", "z@w" }, 2, "helo\nbody 3\n", "a\nb", 3 },
 	{ "CR LF in values", "a\r\nb", { "\r\n.\r\n" }, 1, "\r",
-	    "line\r\n.\r\nmore\r\n", 17 },
+	    "line\r\n.\r\nmore\r\n", 0 },
 	{ "NUL in body", "a@b.c", { "r@s.t" }, 1, "h",
 	    "a\0b\nend 3\n\0", 11 },
 	{ "body that looks like records", "a@b.c", { "r@s.t" }, 1, "h",
@@ -102,8 +102,6 @@ test_round_trips(void)
 
 		if (bl == 0)
 			bl = strlen(c->body);
-		if (i == 1)
-			bl = 0;
 		env_fill(&a, "0123456789abcdef", c->from, c->rcpts, c->nrcpts);
 		free(a.helo);
 		a.helo = strdup(c->helo);
