@@ -20,6 +20,7 @@
  * range, field).  Each problem is printed as
  *   FILE:LINE: [SECTION] KEY: message
  * and counted; on any problem nothing is returned.
+ * config_free() and config_key_line() take only objects config_load() made.
  * Limits: lines of at most CONFIG_LINE_MAX - 1 octets without the line
  * end; key names of at most 49 octets (inih's MAX_NAME); CONFIG_MAX_SECTIONS
  * sections; CONFIG_MAX_ADDRESSES addresses per listener.
@@ -91,6 +92,7 @@ enum key_type {
 	T_STR,		/* any text, may be empty */
 	T_PATH,		/* non-empty text */
 	T_HOSTNAME,	/* a host name, lower-cased */
+	T_DOMAIN,	/* a host name with at least one dot, lower-cased */
 	T_HOST,		/* a host name or a numeric IP address */
 	T_UINT,		/* unsigned, min..max */
 	T_SIZE,		/* uint64_t bytes, k/m/g suffixes */
@@ -175,7 +177,7 @@ static const struct key_def keys[] = {
 	{ SEC_USERS, "file", T_PATH, C(users_file), 0, 0, NULL },
 
 	{ SEC_DOMAIN, "dkim", T_DKIM, 0, 0, 0, NULL },
-	{ SEC_DOMAIN, "bounce_domain", T_HOSTNAME, D(bounce_domain), 0, 0,
+	{ SEC_DOMAIN, "bounce_domain", T_DOMAIN, D(bounce_domain), 0, 0,
 	    NULL },
 	{ SEC_DOMAIN, "canonicalization", T_CANON, 0, 0, 0, NULL },
 	{ SEC_DOMAIN, "signature_lifetime", T_DUR0, D(signature_lifetime),
@@ -317,11 +319,11 @@ text_ok(const char *s)
 /*
  * Normalize a host name in place (lower case, one trailing dot removed)
  * and check it (RFC 1035 2.3.1, RFC 1123 2.1): labels of 1..63 letters,
- * digits and hyphens, no hyphen first or last, 253 octets at most, and at
- * least two labels.
+ * digits and hyphens, no hyphen first or last, 253 octets at most; with
+ * need_dot, at least two labels (a mail domain).
  */
 static int
-hostname_norm(char *s)
+hostname_norm(char *s, int need_dot)
 {
 	size_t	 len = strlen(s), lab = 0, i;
 	int	 dots = 0;
@@ -350,7 +352,7 @@ hostname_norm(char *s)
 		if (++lab > 63)
 			return -1;
 	}
-	if (lab == 0 || s[len - 1] == '-' || dots == 0)
+	if (lab == 0 || s[len - 1] == '-' || (need_dot && dots == 0))
 		return -1;
 	return 0;
 }
@@ -683,7 +685,7 @@ section_header(struct ctx *c, char *start)
 		    text_ok(arg) ? arg : "?", CONFIG_NAME_MAX);
 		return -1;
 	}
-	if (kind == SEC_DOMAIN && hostname_norm(arg) == -1) {
+	if (kind == SEC_DOMAIN && hostname_norm(arg, 1) == -1) {
 		cfg_error(c, c->line, NULL, NULL, "[domain %s]: not a valid "
 		    "domain name", text_ok(arg) ? arg : "?");
 		return -1;
@@ -875,6 +877,7 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 			goto nomem;
 		return;
 	case T_HOSTNAME:
+	case T_DOMAIN:
 	case T_HOST:
 		if (strlen(v) >= sizeof(tmp)) {
 			cfg_error(c, c->line, s, k->name, "too long");
@@ -886,10 +889,12 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 			/* A numeric IP address is fine as is. */
 		} else if (k->type == T_HOST && *v == '\0') {
 			/* Empty: no smarthost. */
-		} else if (hostname_norm(tmp) == -1) {
+		} else if (hostname_norm(tmp, k->type == T_DOMAIN) == -1) {
 			cfg_error(c, c->line, s, k->name, "\"%s\": not a valid "
-			    "host name (need letters, digits, '-', and at "
-			    "least one dot)", shown(v));
+			    "%s", shown(v), k->type == T_DOMAIN ?
+			    "domain name (labels of letters, digits and '-', "
+			    "at least two)" :
+			    "host name (labels of letters, digits and '-')");
 			return;
 		}
 		if (set_str((char **)p, tmp) == -1)
@@ -1240,7 +1245,7 @@ cross_check(struct ctx *c)
 	s = section_of(cp, SEC_DELIVERY);
 	if (cfg->delivery_mode == DELIVERY_MODE_CAPTURE &&
 	    cfg->capture_dir[0] == '\0')
-		cfg_error(c, line_of(s, "capture_dir", c->line), s ? s : NULL,
+		cfg_error(c, line_of(s, "capture_dir", c->line), s,
 		    "capture_dir", "must be set for mode = capture");
 	if (cfg->delivery_mode == DELIVERY_MODE_SMARTHOST &&
 	    cfg->smarthost_host[0] == '\0')

@@ -119,8 +119,14 @@ static const struct tcase cases[] = {
 	    "1..1000000" },
 	{ "hostname good", BASE "[relayd]\nhostname = Relay.Example.COM.\n",
 	    1, NULL },
-	{ "hostname single label", BASE "[relayd]\nhostname = relay\n", 0,
-	    ":4: [relayd] hostname: \"relay\": not a valid host name" },
+	{ "hostname single label", BASE "[relayd]\nhostname = localhost\n", 1,
+	    NULL },
+	{ "hostname empty", BASE "[relayd]\nhostname =\n", 0,
+	    ":4: [relayd] hostname: \"\": not a valid host name" },
+	{ "hostname dot only", BASE "[relayd]\nhostname = .\n", 0,
+	    "not a valid host name" },
+	{ "smarthost localhost", BASE "[smarthost]\nhost = localhost\n", 1,
+	    NULL },
 	{ "hostname underscore", BASE "[relayd]\nhostname = a_b.example\n",
 	    0, "not a valid host name" },
 	{ "hostname leading hyphen", BASE "[relayd]\nhostname = -a.example\n",
@@ -238,7 +244,9 @@ static const struct tcase cases[] = {
 	{ "bounce_domain bad", BASE "[domain example.com]\n"
 	    "bounce_domain = bounces\n", 0,
 	    ":4: [domain example.com] bounce_domain: \"bounces\": not a valid "
-	    "host name" },
+	    "domain name" },
+	{ "domain single label", BASE "[domain localhost]\n", 0,
+	    ":3: [domain localhost]: not a valid domain name" },
 	{ "line of 199 octets", BASE "[relayd]\nspool = /"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
