@@ -242,7 +242,8 @@ struct section {
 	char		*name;		/* header text, normalized */
 	int		 line;
 	size_t		 index;		/* into listens or domains */
-	int		 keyline[CONFIG_KEYS_MAX];	/* first set; 0: not */
+	/* Line where keys[i] was first set in this section; 0: not set. */
+	int		 keyline[CONFIG_KEYS_MAX];
 };
 
 /* What config_load() returns: the public part first. */
@@ -259,7 +260,7 @@ struct ctx {
 	FILE			*err;
 	FILE			*f;
 	int			 nerr;
-	int			 line;		/* the reader's current line */
+	int			 line;		/* reader's current line */
 	int			 cont;		/* it continues a value */
 	int			 prev_key;	/* a value may continue */
 	int			 read_error;
@@ -934,8 +935,8 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 		return;
 	case T_BOOL:
 		if (num_parse_bool(v, &b) == -1) {
-			cfg_error(c, c->line, s, k->name, "\"%s\": expected yes "
-			    "or no", shown(v));
+			cfg_error(c, c->line, s, k->name,
+			    "\"%s\": expected yes or no", shown(v));
 			return;
 		}
 		*(int *)(void *)p = b;
@@ -1015,9 +1016,9 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 			return;
 		}
 		for (i = 0; i < d->ndkim; i++)
-			if (strlen(d->dkim[i].selector) == (size_t)(colon - v) &&
-			    strncasecmp(d->dkim[i].selector, v, colon - v) ==
-			    0) {
+			if (strlen(d->dkim[i].selector) ==
+			    (size_t)(colon - v) && strncasecmp(
+			    d->dkim[i].selector, v, colon - v) == 0) {
 				cfg_error(c, c->line, s, k->name, "selector "
 				    "repeated (first on line %d)",
 				    d->dkim[i].line);
@@ -1353,9 +1354,10 @@ config_load(const char *path, FILE *err, struct config **out)
 		cfg_error(&c, 0, NULL, NULL, "read error: %s",
 		    strerror(c.read_error));
 	/* Any non-zero return is fatal; say so if we reported nothing. */
-	if (rc != 0 && c.nerr == 0)
-		cfg_error(&c, rc > 0 ? rc : 0, NULL, NULL, "syntax error "
-		    "(inih returned %d)", rc);
+	if (rc > 0 && c.nerr == 0)
+		cfg_error(&c, rc, NULL, NULL, "syntax error");
+	else if (rc < 0)
+		cfg_error(&c, 0, NULL, NULL, "inih failed (%d)", rc);
 	fclose(c.f);
 	if (c.nerr == 0)
 		cross_check(&c);

@@ -223,7 +223,8 @@ line_parse(struct users_ctx *c, char *line, struct user *u)
 	}
 	n = strlen(name);
 	if (n == 0 || n > USERS_NAME_MAX) {
-		users_error(c, "user name must be 1..%d octets", USERS_NAME_MAX);
+		users_error(c, "user name must be 1..%d octets",
+		    USERS_NAME_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++)

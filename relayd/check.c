@@ -53,8 +53,9 @@ struct check {
 	int			 nerr;
 };
 
-static void	 problem(struct check *, int, const char *, const char *, int,
-		    const char *, ...) __attribute__((format(printf, 6, 7)));
+static void	 problem(struct check *, int, const char *, const char *,
+		    int, const char *, ...)
+		    __attribute__((format(printf, 6, 7)));
 
 /* Print "FILE:LINE: [SECTION] KEY: message"; count unless a warning. */
 static void
