@@ -28,10 +28,17 @@ static const char crlfs[] =
 #define CRLFS_N		((sizeof(crlfs) - 1) / 2)
 
 /*
- * Byte classes for the relaxed body: 0 content, 1 SP, 2 HTAB, CR or LF.
+ * Byte classes for the relaxed body: 0 content, 1 SP, 2 a control
+ * character (HTAB, CR, LF; the others are content but take the slow path,
+ * as in the SSE2 scan).
  */
 static const unsigned char rclass[256] = {
 	['\t'] = 2, ['\r'] = 2, ['\n'] = 2, [' '] = 1,
+	[0x00] = 2, [0x01] = 2, [0x02] = 2, [0x03] = 2, [0x04] = 2, [0x05] = 2,
+	[0x06] = 2, [0x07] = 2, [0x08] = 2, [0x0b] = 2, [0x0c] = 2, [0x0e] = 2,
+	[0x0f] = 2, [0x10] = 2, [0x11] = 2, [0x12] = 2, [0x13] = 2, [0x14] = 2,
+	[0x15] = 2, [0x16] = 2, [0x17] = 2, [0x18] = 2, [0x19] = 2, [0x1a] = 2,
+	[0x1b] = 2, [0x1c] = 2, [0x1d] = 2, [0x1e] = 2, [0x1f] = 2,
 };
 
 const char *
@@ -299,26 +306,25 @@ relaxed_scan(struct dkim_body *b, const unsigned char *p,
 
 	for (;;) {
 #ifdef __SSE2__
+		/*
+		 * A byte needs a decision if it is a control character
+		 * (HTAB, CR, LF and the rare others, taken as content by
+		 * the slow path) or a SP followed by a byte <= SP.  Bytes
+		 * >= 0x80 pass.
+		 */
 		const __m128i	 sp = _mm_set1_epi8(' ');
-		const __m128i	 ht = _mm_set1_epi8('\t');
-		const __m128i	 cr = _mm_set1_epi8('\r');
-		const __m128i	 lf = _mm_set1_epi8('\n');
 
 		while (end - p >= 17) {
-			__m128i	 v, w, hard, wnext, m;
+			__m128i	 v, w, lev, lew, spv, m;
 			unsigned mask;
 
 			v = _mm_loadu_si128((const __m128i *)p);
 			w = _mm_loadu_si128((const __m128i *)(p + 1));
-			hard = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, ht),
-			    _mm_cmpeq_epi8(v, cr)), _mm_cmpeq_epi8(v, lf));
-			wnext = _mm_or_si128(
-			    _mm_or_si128(_mm_cmpeq_epi8(w, sp),
-			    _mm_cmpeq_epi8(w, ht)),
-			    _mm_or_si128(_mm_cmpeq_epi8(w, cr),
-			    _mm_cmpeq_epi8(w, lf)));
-			m = _mm_or_si128(hard,
-			    _mm_and_si128(_mm_cmpeq_epi8(v, sp), wnext));
+			lev = _mm_cmpeq_epi8(_mm_min_epu8(v, sp), v);
+			lew = _mm_cmpeq_epi8(_mm_min_epu8(w, sp), w);
+			spv = _mm_cmpeq_epi8(v, sp);
+			/* lev and not (spv and not lew) */
+			m = _mm_andnot_si128(_mm_andnot_si128(lew, spv), lev);
 			mask = (unsigned)_mm_movemask_epi8(m);
 			if (mask != 0) {
 				unsigned k = (unsigned)__builtin_ctz(mask);
