@@ -257,7 +257,8 @@ class Relayd:
                 eml = j[:-5] + ".eml"
                 if os.path.exists(eml):
                     try:
-                        out.append((json.load(open(j)), open(eml, "rb").read()))
+                        with open(j) as fj, open(eml, "rb") as fe:
+                            out.append((json.load(fj), fe.read()))
                     except (ValueError, OSError):
                         pass
             if len(out) >= want or time.time() > end:
@@ -342,10 +343,13 @@ def vmrss_kb(pid):
 
 
 def transaction(sock, data, frm="alice@own-domain.com",
-                rcpts=("rcpt@rcpt-domain.org",), end=b"\r\n.\r\n"):
+                rcpts=("rcpt@rcpt-domain.org",), end=None):
     """MAIL, RCPT..., DATA, then data (bytes, sent as is: the caller
-    dot-stuffs) and end; returns the reply to the end of data.  Raises
+    dot-stuffs) and end (default: ".\\r\\n" when data ends with CRLF,
+    else "\\r\\n.\\r\\n"); returns the reply to the end of data.  Raises
     AssertionError when the envelope is refused."""
+    if end is None:
+        end = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
     for cmd, want in [(f"MAIL FROM:<{frm}>", 250)] + \
             [(f"RCPT TO:<{r}>", 250) for r in rcpts] + [("DATA", 354)]:
         code, text = send_cmd(sock, cmd)

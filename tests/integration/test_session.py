@@ -115,7 +115,7 @@ class Basic(unittest.TestCase):
         self.assertReply(send_cmd(s, "RCPT TO:<one@rcpt-domain.org>"), 250, "2.1.5")
         code, text = send_cmd(s, "DATA")
         self.assertEqual(code, 354, text)
-        s.sendall(message(subject="data-queued") + b"\r\n.\r\n")
+        s.sendall(message(subject="data-queued") + b".\r\n")
         code, text = read_reply(s, 30)
         self.assertEqual(code, 250, text)
         qid = queued_id(text)
@@ -203,7 +203,7 @@ class Basic(unittest.TestCase):
                 (354, "")]
         for code, enh in want:
             self.assertReply(read_reply(s), code, enh)
-        s.sendall(message(subject="pipelined") + b"\r\n.\r\n")
+        s.sendall(message(subject="pipelined") + b".\r\n")
         code, text = read_reply(s, 30)
         self.assertEqual(code, 250, text)
         qid = queued_id(text)

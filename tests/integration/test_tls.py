@@ -13,10 +13,15 @@ import tempfile
 import threading
 import time
 import unittest
+import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Relayd, read_reply, send_cmd, message, plain_b64,  # noqa: E402
                      transaction, pending, sh)
+
+
+# TLS 1.1 is deprecated: that is the point of the test that uses it.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
 
 
 def wait_captured(h, pred, wait=10):
