@@ -47,7 +47,8 @@ dom_under(const char *d, size_t dlen, const char *base, size_t blen)
 {
 	dlen = dom_len(d, dlen);
 	blen = dom_len(base, blen);
-	if (blen == 0 || dlen <= blen + 1 || base[0] == '.')
+	if (blen == 0 || dlen <= blen + 1 || dlen > GRANT_DOMAIN_MAX ||
+	    base[0] == '.')
 		return 0;
 	if (d[dlen - blen - 1] != '.' || d[0] == '.')
 		return 0;
@@ -162,8 +163,10 @@ display_name_foreign_address(char *const *grants, size_t n,
 		if ((atl = at_sign(p + i, len - i)) == 0)
 			continue;
 		start = i;
-		while (start > 0 && (is_atext(p[start - 1]) ||
-		    p[start - 1] >= 0x80))
+		/* At most 64 octets of local part are reported (RFC 5321
+		 * 4.5.3.1.1); the domain decides. */
+		while (start > 0 && i - start < 64 &&
+		    (is_atext(p[start - 1]) || p[start - 1] >= 0x80))
 			start--;
 		if (start == i)
 			continue;

@@ -42,9 +42,9 @@ int	grant_owns_domain(const char *grant, const char *domain, size_t dlen);
  * two non-empty labels of letters, digits, '-', '_' or 8-bit bytes.  The
  * at sign may also be U+FF20 or U+FE6B and a dot U+FF0E, U+3002 or U+FF61
  * (look-alikes a reader shows as such).  Returns 1 when one such address
- * has a domain that no grant owns (grant_owns_domain), copying it,
- * NUL-terminated and cut to cap - 1 bytes, into found when found is not
- * NULL; 0 when none does.
+ * has a domain that no grant owns (grant_owns_domain), copying it (with
+ * at most the last 64 octets of its local part), NUL-terminated and cut
+ * to cap - 1 bytes, into found when found is not NULL; 0 when none does.
  */
 int	display_name_foreign_address(char *const *grants, size_t n,
 	    const char *display, size_t len, char *found, size_t cap);

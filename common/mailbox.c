@@ -378,7 +378,7 @@ domain(struct parser *ps, struct mailbox *mb)
 		} else {
 			mb->utf8 = 1;
 			r = punycode(lab, ln, alabel, sizeof(alabel));
-			if (r == -1)
+			if (r == -1 || r > MAILBOX_LABEL_MAX)
 				return fail(ps, "a non-ASCII domain label has "
 				    "no A-label of at most 63 octets");
 			if (o + (size_t)r + 1 > MAILBOX_DOMAIN_MAX + 1)
