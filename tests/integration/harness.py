@@ -155,13 +155,15 @@ class Relayd:
 
     def tail(self, n=30):
         try:
-            return "".join(open(self.log, errors="replace").readlines()[-n:])
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
         except OSError:
             return ""
 
     def logtext(self):
         try:
-            return open(self.log, errors="replace").read()
+            with open(self.log, errors="replace") as f:
+                return f.read()
         except OSError:
             return ""
 
