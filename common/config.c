@@ -836,6 +836,36 @@ enum_expect(char *buf, size_t len, const struct enum_name *n)
 	}
 }
 
+/* A duration as its largest whole unit: "90s", "5m", "1d". */
+static const char *
+fmt_dur(uint64_t v, char *buf, size_t len)
+{
+	if (v != 0 && v % DAY == 0)
+		snprintf(buf, len, "%jud", (uintmax_t)(v / DAY));
+	else if (v != 0 && v % HOUR == 0)
+		snprintf(buf, len, "%juh", (uintmax_t)(v / HOUR));
+	else if (v != 0 && v % MIN == 0)
+		snprintf(buf, len, "%jum", (uintmax_t)(v / MIN));
+	else
+		snprintf(buf, len, "%jus", (uintmax_t)v);
+	return buf;
+}
+
+/* A size as its largest whole unit: "512", "1k", "2g". */
+static const char *
+fmt_size(uint64_t v, char *buf, size_t len)
+{
+	if (v != 0 && v % (KB * KB * KB) == 0)
+		snprintf(buf, len, "%jug", (uintmax_t)(v / (KB * KB * KB)));
+	else if (v != 0 && v % (KB * KB) == 0)
+		snprintf(buf, len, "%jum", (uintmax_t)(v / (KB * KB)));
+	else if (v != 0 && v % KB == 0)
+		snprintf(buf, len, "%juk", (uintmax_t)(v / KB));
+	else
+		snprintf(buf, len, "%ju", (uintmax_t)v);
+	return buf;
+}
+
 static void
 value_set(struct ctx *c, struct section *s, const struct key_def *k,
     const char *v)
@@ -846,6 +876,7 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 	char			*base, *p, tmp[CONFIG_LINE_MAX + 1];
 	char			 canon[NI_MAXHOST + NI_MAXSERV + 2];
 	char			 canon2[sizeof(canon)], expect[128];
+	char			 lo[32], hi[32];
 	const char		*why, *colon;
 	const struct enum_name	*n;
 	uint64_t		 u;
@@ -913,9 +944,9 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 	case T_SIZE:
 		if (num_parse_size(v, k->min, k->max, &u) == -1) {
 			cfg_error(c, c->line, s, k->name, "\"%s\": expected a "
-			    "size %juk..%jum (suffix k, m or g)", shown(v),
-			    (uintmax_t)(k->min / KB),
-			    (uintmax_t)(k->max / KB / KB));
+			    "size %s..%s (suffix k, m or g)", shown(v),
+			    fmt_size(k->min, lo, sizeof(lo)),
+			    fmt_size(k->max, hi, sizeof(hi)));
 			return;
 		}
 		*(uint64_t *)(void *)p = u;
@@ -926,9 +957,10 @@ value_set(struct ctx *c, struct section *s, const struct key_def *k,
 			u = 0;
 		else if (num_parse_duration(v, k->min, k->max, &u) == -1) {
 			cfg_error(c, c->line, s, k->name, "\"%s\": expected a "
-			    "duration %s%jus..%jud (suffix s, m, h or d)",
+			    "duration %s%s..%s (suffix s, m, h or d)",
 			    shown(v), k->type == T_DUR0 ? "0 or " : "",
-			    (uintmax_t)k->min, (uintmax_t)(k->max / DAY));
+			    fmt_dur(k->min, lo, sizeof(lo)),
+			    fmt_dur(k->max, hi, sizeof(hi)));
 			return;
 		}
 		*(uint64_t *)(void *)p = u;
