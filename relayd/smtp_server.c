@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -1520,7 +1521,7 @@ smtp_session_new(struct relayd *r, struct listener *l,
 	struct timeval		 tv;
 	uint64_t		 sid;
 	char			 line[SMTP_REPLY_MAX];
-	int			 n;
+	int			 n, one = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		close(fd);
@@ -1557,6 +1558,9 @@ smtp_session_new(struct relayd *r, struct listener *l,
 	    s->held == NULL)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
+	/* Replies are already batched per wakeup; do not let Nagle hold a
+	 * 250 back waiting for the client's delayed ACK. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->lc->tls == TLS_MODE_IMPLICIT) {
 		if (s->gen->tls == NULL || (s->bev = smtp_tls_bev(s)) == NULL)
 			goto fail;
