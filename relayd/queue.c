@@ -5,7 +5,7 @@
  * whose last attempt failed, and a hold list for messages no delivery
  * mode can take yet (mx and smarthost until the delivery issue lands).
  * The dispatcher runs on the loop thread and hands batches of up to
- * QUEUE_BATCH_MAX IDs to worker jobs, at most two jobs per worker thread in
+ * QUEUE_BATCH_MAX IDs to worker jobs, one job per two worker threads in
  * flight.  A capture job reads each spool file, writes the capture files,
  * shares one data flush and one directory fsync across its batch, and
  * only then removes the spool files (one fsync of queue/), so a crash may
@@ -32,8 +32,14 @@
 #include "spool.h"
 #include "worker.h"
 
-#define QUEUE_BATCH_MAX		32
-#define QUEUE_JOBS_PER_WORKER	2
+#define QUEUE_BATCH_MAX		64
+/*
+ * Capture jobs in flight: one per two worker threads, at least one.  A
+ * capture job spends its time waiting on flushes; more of them would
+ * take every worker and make the spool's committer (whose flush the
+ * clients wait for) queue behind them.  Batches absorb the load instead.
+ */
+#define QUEUE_WORKERS_PER_JOB	2
 
 struct qnode {
 	struct qnode	*next;
@@ -388,9 +394,9 @@ queue_dispatch(struct queue *q)
 		}
 		return;
 	}
-	maxjobs = QUEUE_JOBS_PER_WORKER * worker_pool_size(q->r->workers);
+	maxjobs = worker_pool_size(q->r->workers) / QUEUE_WORKERS_PER_JOB;
 	if (maxjobs == 0)
-		maxjobs = QUEUE_JOBS_PER_WORKER;
+		maxjobs = 1;
 	while (q->ready.n > 0 && q->njobs < maxjobs) {
 		/* Spread what waits over the free slots, in batches. */
 		free_slots = maxjobs - q->njobs;
