@@ -983,6 +983,12 @@ smtp_auth(struct smtp_session *s, const char *args, size_t n)
 		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
+	if (irlen > AUTH_RESPONSE_MAX) {
+		s->mech = AUTH_MECH_NONE;
+		smtp_reply(s, "500 5.5.6 Authentication exchange line is too "
+		    "long");
+		return;
+	}
 	s->auth_step = 0;
 	s->login_bad = 0;
 	s->login_user[0] = '\0';
