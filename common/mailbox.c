@@ -661,6 +661,10 @@ mailbox_parse_value(const char *value, size_t len, int utf8_ok,
 	} else {
 		if (phrase(&ps) == -1)
 			goto bad;
+		if (ps.p >= ps.end || *ps.p != '<') {
+			fail(&ps, "the angle address could not be found");
+			goto bad;
+		}
 		ps.p++;		/* '<' */
 		if (ps.p < ps.end && *ps.p == '>') {
 			fail(&ps, "the address <> is empty");
@@ -942,6 +946,19 @@ mailbox_parse_headers(const char *hdr, size_t len, int utf8_ok,
 			    !is_wsp(s[fend + 1])))
 				break;
 		fend = fend < len ? fend + 1 : len;
+		/* A folded line of white space only (obs-FWS) is the end of
+		 * the header section to readers that trim lines: refuse. */
+		for (i = pos; i < fend; i++) {
+			size_t j;
+
+			if (s[i] != '\n' || i + 1 >= fend)
+				continue;
+			for (j = i + 1; j < fend && is_wsp(s[j]); j++)
+				;
+			if (j >= fend || s[j] == '\r')
+				return hdr_fail(out, MAILBOX_FROM, "a folded "
+				    "header line holds only white space");
+		}
 
 		/* Name, unfolded: ftext, then optional WSP, then ':'. */
 		nl = 0;

@@ -9,7 +9,9 @@
  *
  *   - the header section: a NUL anywhere, a bare CR or LF, a line that is
  *     not a field ("NAME:" with NAME of printable ASCII other than ':'),
- *     or a folded line with no field before it;
+ *     a folded line with no field before it, or a folded line of white
+ *     space only (readers that trim lines take it for the end of the
+ *     header section, and would not see the fields after it);
  *   - field names compare case-insensitively after unfolding, and white
  *     space between the name and the colon is ignored (RFC 5322 4.5.8
  *     obs-optional), so "From :" and "From\r\n :" are From fields;

@@ -118,6 +118,17 @@ static const struct tcase cases[] = {
 	    H("From: \"john smith\"@example.com\r\n\r\n"), 0,
 	    OK, F, "john smith", "example.com", NULL },
 
+	{ "value folded right after the colon",
+	    H("From:\r\n alice@example.com\r\n\r\n"), 0,
+	    OK, F, "alice", "example.com", NULL },
+	{ "quoted display name folded inside the quotes",
+	    H("From: \"Alice\r\n Smith\" <alice@example.com>\r\n\r\n"), 0,
+	    OK, F, "alice", "example.com", "Alice Smith" },
+	{ "Resent-From with SMTPUTF8 domain",
+	    H("From: a@example.com\r\nResent-From: r@\xd0\xbf\xd1\x80\xd0\xb8"
+	    "\xd0\xbc\xd0\xb5\xd1\x80.example\r\n\r\n"), 1,
+	    OK, RF, "r", "xn--e1afmkfd.example", NULL },
+
 	/* Field counting. */
 	{ "no From", H("Subject: x\r\n\r\n"), 0,
 	    FAIL, F, "no From header", NULL, NULL },
@@ -153,6 +164,13 @@ static const struct tcase cases[] = {
 	    H("From: a@example.com\r\nResent-From: a@example.com\r\n"
 	    "Resent-From: b@y.example\r\n\r\n"), 0,
 	    FAIL, RF, "Resent-From header occurs 2", NULL, NULL },
+
+	{ "white-space-only folded line hides a From from trimming readers",
+	    H("Subject: x\r\n \r\nFrom: evil@y.example\r\n\r\n"), 0,
+	    FAIL, F, "only white space", NULL, NULL },
+	{ "tab-only folded line",
+	    H("From: a@example.com\r\nX-A: b\r\n\t\t\r\n\r\n"), 0,
+	    FAIL, F, "only white space", NULL, NULL },
 
 	/* One mailbox. */
 	{ "empty value", H("From:\r\n\r\n"), 0,
