@@ -278,5 +278,28 @@ class TLS(unittest.TestCase):
         self.assertEqual(wait_captured(self.h, by_subject("curl-clear"), wait=0), [])
 
 
+class AuthResetByStarttls(unittest.TestCase):
+    """With insecure_auth = yes on a STARTTLS listener a client can log in
+    before TLS; STARTTLS must forget that login (RFC 3207 section 4.2)."""
+
+    def test_auth_forgotten(self):
+        h = Relayd(sections={"listen submission": {"insecure_auth": "yes"}})
+        try:
+            h.start()
+            s, _ = h.raw("starttls")
+            self.assertEqual(send_cmd(s, "EHLO client.test")[0], 250)
+            self.assertEqual(send_cmd(s, "AUTH PLAIN " + plain_b64("alice", "alice-pw"))[0], 235)
+            self.assertEqual(send_cmd(s, "STARTTLS"), (220, "2.0.0 Ready to start TLS"))
+            t = h.ctx().wrap_socket(s)
+            self.assertEqual(send_cmd(t, "EHLO client.test")[0], 250)
+            self.assertEqual(send_cmd(t, "MAIL FROM:<alice@own-domain.com>"),
+                             (530, "5.7.0 Authentication required"))
+            self.assertEqual(send_cmd(t, "AUTH PLAIN " + plain_b64("alice", "alice-pw"))[0], 235)
+            self.assertEqual(send_cmd(t, "MAIL FROM:<alice@own-domain.com>")[0], 250)
+            t.close()
+        finally:
+            h.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
