@@ -195,6 +195,12 @@ queue_free(struct queue *q)
 	free(q);
 }
 
+void
+queue_reload(struct queue *q)
+{
+	queue_dispatch(q);
+}
+
 unsigned
 queue_length(const struct queue *q)
 {
@@ -394,6 +400,9 @@ queue_dispatch(struct queue *q)
 		}
 		return;
 	}
+	/* A reload switched to capture: what was held is ready now. */
+	while ((n = qlist_pop(&q->held)) != NULL)
+		qlist_push(&q->ready, n);
 	maxjobs = worker_pool_size(q->r->workers) / QUEUE_WORKERS_PER_JOB;
 	if (maxjobs == 0)
 		maxjobs = 1;

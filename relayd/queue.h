@@ -18,6 +18,9 @@ void	queue_free(struct queue *);
  * be freed before the spool and the queue (running jobs use the spool).
  */
 void	queue_add(struct queue *, const char *id);
+/* The configuration was swapped (SIGHUP): apply a new delivery mode to
+ * the messages waiting.  Loop thread. */
+void	queue_reload(struct queue *);
 /* Messages waiting or in delivery. */
 unsigned queue_length(const struct queue *);
 
