@@ -38,10 +38,17 @@ for t in $targets; do
 	    -artifact_prefix="$work/$t/crash/" \
 	    "$work/$t/corpus" "$root/tests/fuzz/corpus/$t" \
 	    >"$work/$t/log" 2>&1; then
-		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
-		    "$work/$t/log")
-		rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' \
-		    "$work/$t/log")
+		execs=$(grep -a '^stat::number_of_executed_units:' \
+		    "$work/$t/log" | tr -dc '0-9')
+		rate=$(grep -a '^stat::average_exec_per_sec:' \
+		    "$work/$t/log" | tr -dc '0-9')
+		if [ -z "$execs" ]; then
+			# Older output: "Done N runs in S second(s)".
+			execs=$(grep -a '^Done [0-9]* runs' "$work/$t/log" |
+			    awk '{ print $2 }')
+			rate=$(grep -a '^Done [0-9]* runs' "$work/$t/log" |
+			    awk '$5 > 0 { print int($2 / $5) }')
+		fi
 		echo "ok   $t: $execs runs, $rate execs/s"
 	else
 		status=1
