@@ -223,6 +223,45 @@ queue_add(struct queue *q, const char *id)
 }
 
 /*
+ * Worker thread: read, check and stage one message.  The spool file is
+ * held in memory only here, so a job holds one message body at a time.
+ */
+static void
+queue_capture_one(struct qjob *j, struct qitem *it, int fd,
+    struct envelope *env, size_t *size)
+{
+	const char	*body;
+	char		*file = NULL;
+	size_t		 len, blen;
+
+	it->status = QITEM_RETRY;
+	if (spool_read_file(j->sp, it->id, &file, &len) == -1) {
+		if (errno == ENOENT) {
+			it->status = QITEM_GONE;
+			log_warn(it->id, "capture_skipped reason=no-spool-file");
+		} else
+			log_error(it->id, "capture_failed step=read "
+			    "error=\"%s\"", strerror(errno));
+		return;
+	}
+	if (envelope_parse(file, len, env, &body, &blen) == -1 ||
+	    strcmp(env->id, it->id) != 0) {
+		envelope_clear(env);
+		if (spool_quarantine(j->sp, it->id, "unparsable") == 0)
+			it->status = QITEM_BAD;
+		free(file);
+		return;
+	}
+	*size = blen;
+	if (capture_stage(fd, env, NULL, body, blen, 0) == -1)
+		log_error(it->id, "capture_failed step=write error=\"%s\"",
+		    strerror(errno));
+	else
+		it->status = QITEM_OK;
+	free(file);
+}
+
+/*
  * Worker thread: capture a batch.  Touches only the job, the spool (whose
  * calls used here are thread-safe) and the file system.
  */
@@ -231,53 +270,25 @@ queue_capture_work(struct worker_job *wj)
 {
 	struct qjob		*j = (struct qjob *)wj;
 	struct envelope		 envs[QUEUE_BATCH_MAX];
-	char			*files[QUEUE_BATCH_MAX];
 	const char		*ids[QUEUE_BATCH_MAX];
 	size_t			 sizes[QUEUE_BATCH_MAX];
-	const char		*body;
-	size_t			 i, len, blen, nstaged = 0, nok = 0;
+	size_t			 i, nstaged = 0, nok = 0;
 	int			 fd, e;
 
 	memset(envs, 0, sizeof(envs));
-	memset(files, 0, sizeof(files));
+	memset(sizes, 0, sizeof(sizes));
 	fd = capture_open_dir(j->dir);
 	e = errno;
 	for (i = 0; i < j->n; i++) {
-		struct qitem *it = &j->items[i];
-
-		it->status = QITEM_RETRY;
 		if (fd == -1) {
-			log_error(it->id, "capture_failed step=open_dir "
+			j->items[i].status = QITEM_RETRY;
+			log_error(j->items[i].id, "capture_failed step=open_dir "
 			    "error=\"%s\"", strerror(e));
 			continue;
 		}
-		if (spool_read_file(j->sp, it->id, &files[i], &len) == -1) {
-			if (errno == ENOENT) {
-				it->status = QITEM_GONE;
-				log_warn(it->id, "capture_skipped "
-				    "reason=no-spool-file");
-			} else
-				log_error(it->id, "capture_failed step=read "
-				    "error=\"%s\"", strerror(errno));
-			continue;
-		}
-		if (envelope_parse(files[i], len, &envs[i], &body,
-		    &blen) == -1 || strcmp(envs[i].id, it->id) != 0) {
-			envelope_clear(&envs[i]);
-			if (spool_quarantine(j->sp, it->id, "unparsable") == 0)
-				it->status = QITEM_BAD;
-			continue;
-		}
-		sizes[i] = blen;
-		if (capture_stage(fd, &envs[i], NULL, body, blen, 0) == -1) {
-			log_error(it->id, "capture_failed step=write "
-			    "error=\"%s\"", strerror(errno));
-			continue;
-		}
-		it->status = QITEM_OK;
-		nstaged++;
-		free(files[i]);
-		files[i] = NULL;
+		queue_capture_one(j, &j->items[i], fd, &envs[i], &sizes[i]);
+		if (j->items[i].status == QITEM_OK)
+			nstaged++;
 	}
 	/* One flush for the batch's data, one fsync for the names. */
 	if (nstaged > 0 && syncfs(fd) == -1) {
@@ -323,7 +334,6 @@ queue_capture_work(struct worker_job *wj)
 			log_info(j->items[i].id, "captured nrcpt=%zu size=%zu",
 			    envs[i].nrcpts, sizes[i]);
 		envelope_clear(&envs[i]);
-		free(files[i]);
 	}
 	if (fd != -1)
 		close(fd);
