@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "smtp_data.h"
@@ -157,11 +158,155 @@ roundtrip(const struct res *r)
 	buf_clear(&s);
 }
 
+
+/*
+ * A reference model written line by line rather than as a state machine:
+ * cut the raw input at the true end, split it into lines at CRLF (real)
+ * and lone CR or LF (bare), drop a dot that starts a line after a real
+ * CRLF, then apply the limits in the documented order.  The framer must
+ * agree with it exactly.
+ */
+struct model {
+	struct buf		 out;
+	enum smtp_data_error	 error;
+	size_t			 line_len, header_len;
+	int			 in_header, name_done;
+	char			 name[64];
+	size_t			 name_len;
+	unsigned		 received;
+	const struct smtp_data_limits *lim;
+};
+
+static void
+m_err(struct model *m, enum smtp_data_error e)
+{
+	if (m->error == SMTP_DATA_OK)
+		m->error = e;
+}
+
+static void
+m_byte(struct model *m, unsigned char c)
+{
+	size_t	 n;
+
+	if (m->error)
+		return;
+	if (c == 0) {
+		m_err(m, SMTP_DATA_ERR_NUL);
+		return;
+	}
+	if (m->line_len + 1 > m->lim->line_length) {
+		m_err(m, SMTP_DATA_ERR_LINE_TOO_LONG);
+		return;
+	}
+	if (m->in_header && !m->name_done) {
+		if (m->line_len == 0 && (c == ' ' || c == '\t'))
+			m->name_done = 1;
+		else if (c == ':') {
+			m->name_done = 1;
+			n = m->name_len;
+			while (n > 0 && (m->name[n - 1] == ' ' ||
+			    m->name[n - 1] == '\t'))
+				n--;
+			if (n <= 16 && n == 8 &&
+			    strncasecmp(m->name, "received", 8) == 0 &&
+			    ++m->received > m->lim->max_received) {
+				m_err(m, SMTP_DATA_ERR_LOOP);
+				return;
+			}
+		} else if (m->name_len < 16)
+			m->name[m->name_len++] = (char)c;
+		else
+			m->name_done = 1;
+	}
+	m->line_len++;
+	if (m->in_header && ++m->header_len > m->lim->header_size) {
+		m_err(m, SMTP_DATA_ERR_HEADER_TOO_BIG);
+		return;
+	}
+	if (m->out.len + 1 > m->lim->message_size) {
+		m_err(m, SMTP_DATA_ERR_TOO_BIG);
+		return;
+	}
+	if (buf_append(&m->out, &c, 1) == -1)
+		abort();
+}
+
+static void
+m_eol(struct model *m)
+{
+	if (m->error == SMTP_DATA_OK) {
+		if (m->in_header && m->line_len == 0)
+			m->in_header = 0;
+		else if (m->in_header &&
+		    (m->header_len += 2) > m->lim->header_size)
+			m_err(m, SMTP_DATA_ERR_HEADER_TOO_BIG);
+		if (m->error == SMTP_DATA_OK) {
+			if (m->out.len + 2 > m->lim->message_size)
+				m_err(m, SMTP_DATA_ERR_TOO_BIG);
+			else if (buf_append(&m->out, "\r\n", 2) == -1)
+				abort();
+		}
+	}
+	m->line_len = 0;
+	m->name_len = 0;
+	m->name_done = 0;
+}
+
+static void
+model_run(const char *p, size_t n, const struct smtp_data_limits *lim,
+    size_t end, struct model *m)
+{
+	size_t	 len, i;
+	int	 real_bol = 1;
+
+	memset(m, 0, sizeof(*m));
+	m->lim = lim;
+	m->in_header = 1;
+	buf_init(&m->out, lim->message_size + 64);
+	/* The message proper: before the final "." CRLF. */
+	len = end ? end - 3 : n;
+	/* Without an end, a CR at the very end is still undecided. */
+	if (!end && len > 0 && p[len - 1] == '\r')
+		len--;
+	i = 0;
+	while (i < len) {
+		if (real_bol && p[i] == '.') {
+			i++;
+			real_bol = 0;
+			continue;
+		}
+		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
+			m_eol(m);
+			i += 2;
+			real_bol = 1;
+		} else if (p[i] == '\r' || p[i] == '\n') {
+			/* A CR before the cut CRLF "." CRLF is bare too. */
+			if (lim->normalize)
+				m_eol(m);
+			else {
+				m_err(m, SMTP_DATA_ERR_BARE_NL);
+				m->line_len = 0;
+				m->name_len = 0;
+				m->name_done = 0;
+			}
+			i++;
+			real_bol = 0;
+		} else {
+			m_byte(m, (unsigned char)p[i]);
+			i++;
+			real_bol = 0;
+		}
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct smtp_data_limits	 lim;
 	struct res		 a, b, c;
+	struct model		 m;
+	int			 hi = 0;
 	const char		*p;
 	size_t			 n, end, i;
 	uint32_t		 seed = 2166136261u;
@@ -191,6 +336,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (!a.done && a.consumed != n))
 		abort();
 	check_output(&a, &lim);
+	model_run(p, n, &lim, end, &m);
+	for (i = 0; i < a.consumed; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			hi = 1;
+	if (m.error != a.error || m.received != a.received ||
+	    hi != a.eightbit || m.out.len != a.out.len ||
+	    (m.out.len && memcmp(m.out.data, a.out.data, m.out.len)))
+		abort();
+	buf_clear(&m.out);
 	if (a.received > lim.max_received + 1)
 		abort();
 	if (a.done && a.error == SMTP_DATA_OK)
