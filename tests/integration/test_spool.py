@@ -124,6 +124,28 @@ class CaptureTest(unittest.TestCase):
         self.assertRegex(h.logtext(),
                          rf"{qid} captured nrcpt=2 size={len(msg)}\b")
 
+    def test_json_escaping_and_utf8(self):
+        h = self.h
+        s = h.client("plain")
+        s.command_encoding = "utf-8"
+        self.assertEqual(s.mail(ALICE, ["SMTPUTF8"])[0], 250)
+        rcpts = ["j\u00f6hn@rcpt-domain.org", '"a\\"b c"@rcpt-domain.org']
+        for r in rcpts:
+            self.assertEqual(s.rcpt(r), (250, b"2.1.5 Ok"))
+        msg = message(subject="utf8")
+        code, text = s.data(msg)
+        qid = queued_id(self, code, text.decode())
+        s.quit()
+        got = h.captured(wait=10, want=1)
+        self.assertEqual(len(got), 1)
+        want = {"id": qid, "recipients": [
+            {"rcpt": r, "mail_from": ALICE} for r in rcpts]}
+        raw = open(f"{h.capture}/{qid}.json", "rb").read()
+        self.assertEqual(raw, json.dumps(want, ensure_ascii=False).encode())
+        self.assertIn(b'"j\xc3\xb6hn@rcpt-domain.org"', raw)
+        self.assertIn(b'"\\"a\\\\\\"b c\\"@rcpt-domain.org"', raw)
+        self.assertEqual(got[0][1], msg)
+
     def test_many_messages_in_one_session(self):
         h = self.h
         s = h.client("plain")
