@@ -90,12 +90,14 @@ same(const struct res *a, const struct res *b)
 static size_t
 true_end(const char *p, size_t n)
 {
-	const char	*e;
+	size_t	 i;
 
 	if (n >= 3 && memcmp(p, ".\r\n", 3) == 0)
 		return 3;
-	e = memmem(p, n, "\r\n.\r\n", 5);
-	return e == NULL ? 0 : (size_t)(e - p) + 5;
+	for (i = 0; i + 5 <= n; i++)
+		if (memcmp(p + i, "\r\n.\r\n", 5) == 0)
+			return i + 5;
+	return 0;
 }
 
 static void
