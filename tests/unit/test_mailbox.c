@@ -390,6 +390,18 @@ run_details(void)
 	ok(r == MAILBOX_OK && strcmp(mb.domain, "y.example") == 0,
 	    "mailbox_parse_value alone");
 
+	/* An RFC 5321 path from MAIL FROM, parsed the same way (what the
+	 * session should do before grant_find). */
+	r = mailbox_parse_value("\"a b\"@Example.COM", 17, 0, &mb, why,
+	    sizeof(why));
+	ok(r == MAILBOX_OK && strcmp(mb.local, "a b") == 0 &&
+	    strcmp(mb.domain, "example.com") == 0,
+	    "MAIL FROM path: quoted local part unquoted, domain folded");
+	r = mailbox_parse_value("a@[192.0.2.1]", 13, 0, &mb, why,
+	    sizeof(why));
+	ok(r == MAILBOX_PERMFAIL && strstr(why, "literal") != NULL,
+	    "MAIL FROM path: address literal refused (%s)", why);
+
 	/* A value over MAILBOX_VALUE_MAX after unfolding. */
 	n = (size_t)snprintf(long_hdr, sizeof(long_hdr), "From: a@example.com ");
 	while (n < sizeof(long_hdr) - 10) {
