@@ -104,6 +104,7 @@ struct smtp_session {
 	int				 abort;		/* close without flushing */
 	int				 expired;	/* session_timeout passed */
 	int				 draining;	/* SIGTERM */
+	int				 peer_eof;	/* client shut down writing */
 	const char			*close_reason;
 
 	char				 helo[SMTP_HELO_MAX + 1];
@@ -293,7 +294,7 @@ smtp_can_process(const struct smtp_session *s)
 static void
 smtp_update_read(struct smtp_session *s)
 {
-	if (smtp_can_process(s))
+	if (smtp_can_process(s) && !s->peer_eof)
 		bufferevent_enable(s->bev, EV_READ);
 	else
 		bufferevent_disable(s->bev, EV_READ);
@@ -669,12 +670,12 @@ smtp_bdat(struct smtp_session *s, const char *args, size_t n)
 static void
 smtp_starttls(struct smtp_session *s, const char *args, size_t n)
 {
-	if (s->lc->tls != TLS_MODE_STARTTLS || s->gen->tls == NULL) {
-		smtp_reply(s, "502 5.5.1 Error: command not implemented");
-		return;
-	}
 	if (s->tls) {
 		smtp_reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (s->lc->tls != TLS_MODE_STARTTLS || s->gen->tls == NULL) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
 		return;
 	}
 	if (n != 0) {
@@ -1313,16 +1314,20 @@ static void
 smtp_process(struct smtp_session *s)
 {
 	struct evbuffer	*out;
-	int		 n;
+	int		 n, starved = 0;
 
 	for (n = 0; n < SMTP_BATCH; n++) {
 		if (!smtp_can_process(s))
 			break;
 		if (s->state == SMTP_STATE_DATA) {
-			if (!smtp_data_input(s))
+			if (!smtp_data_input(s)) {
+				starved = 1;
 				break;
-		} else if (!smtp_line_input(s))
+			}
+		} else if (!smtp_line_input(s)) {
+			starved = 1;
 			break;
+		}
 		out = bufferevent_get_output(s->bev);
 		if (evbuffer_get_length(out) > SMTP_OUT_HIGH)
 			s->wpaused = 1;
@@ -1330,6 +1335,9 @@ smtp_process(struct smtp_session *s)
 	if (n == SMTP_BATCH && smtp_can_process(s) &&
 	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
 		event_active(s->resume_ev, EV_TIMEOUT, 1);
+	/* The client half-closed and everything it sent is answered. */
+	if (starved && s->peer_eof && smtp_can_process(s))
+		smtp_close(s, "eof");
 	if (s->state != SMTP_STATE_CLOSING)
 		smtp_update_read(s);
 }
@@ -1341,8 +1349,8 @@ smtp_resume(struct smtp_session *s)
 	if (s->state == SMTP_STATE_CLOSING)
 		return;
 	smtp_update_read(s);
-	if (smtp_can_process(s) &&
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+	if (smtp_can_process(s) && (s->peer_eof ||
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0))
 		event_active(s->resume_ev, EV_TIMEOUT, 1);
 }
 
@@ -1454,6 +1462,18 @@ smtp_eventcb(struct bufferevent *bev, short what, void *arg)
 			s->close_reason = "tls_error";
 		} else if (s->close_reason == NULL)
 			s->close_reason = "error";
+	} else if (!s->peer_eof && s->state != SMTP_STATE_CLOSING &&
+	    s->state != SMTP_STATE_STARTTLS) {
+		/*
+		 * EOF: the client may have half-closed after pipelining its
+		 * last commands; answer what is buffered (and a pending
+		 * commit) before closing.
+		 */
+		s->peer_eof = 1;
+		bufferevent_disable(bev, EV_READ);
+		smtp_resume(s);
+		smtp_maybe_free(s);
+		return;
 	} else if (s->close_reason == NULL)
 		s->close_reason = "eof";
 	s->abort = 1;
