@@ -1334,7 +1334,7 @@ sign_costs(EVP_PKEY *pk, const char *m, size_t len, int burst, int rounds,
 static void
 test_timing(void)
 {
-	struct dkim_sign_params	 p[2];
+	struct dkim_sign_params	 p[4];
 	struct dkim_sign	*s;
 	struct testmsg		 m[32];
 	struct buf		 out;
