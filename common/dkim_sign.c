@@ -25,6 +25,7 @@
 #define NO_FIELD	((size_t)-1)
 #define HLIST_MAX	4096		/* bytes of one h= value */
 #define SIG_MAX		1024		/* signature bytes (RSA 8192) */
+#define IDENTITY_MAX	300		/* i= octets (64 + @ + 253, rounded) */
 
 /* RFC 6376 5.4.1 plus the fields relayd oversigns (see dkim_sign.h). */
 static const char *const oversigned[] = {
@@ -99,7 +100,7 @@ struct tok {
 	int		 glue;		/* no space before it on the same line */
 	int		 split;		/* base64: may be cut anywhere */
 };
-#define TOKS_MAX	(16 + 2 * 256)
+#define TOKS_FIXED	16		/* tags other than h= names */
 
 const char *
 dkim_sign_state_name(enum dkim_sign_state st)
@@ -201,7 +202,7 @@ valid_identity(const char *i, const char *d)
 	const char	*at, *p;
 	size_t		 dl, il;
 
-	if ((at = strrchr(i, '@')) == NULL)
+	if (strlen(i) > IDENTITY_MAX || (at = strrchr(i, '@')) == NULL)
 		return 0;
 	for (p = i; p < at; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
@@ -319,7 +320,7 @@ sig_init(struct dkim_sign *s, struct dkim_sig *g,
 {
 	int	 id;
 
-	buf_init(&g->field, 64 * 1024);
+	buf_init(&g->field, DKIM_SIGN_HEADER_MAX);
 	if (p->domain == NULL || !dkim_valid_dns_name(p->domain)) {
 		seterr(err, errlen, "bad signing domain (d=)");
 		return -1;
@@ -472,6 +473,8 @@ dkim_sign_header(struct dkim_sign *s, const char *field, size_t len)
 		return misuse(s, "header field while a fed field is open");
 	if (len == 0 || field[0] == ' ' || field[0] == '\t')
 		return fail(s, "header field without a name");
+	if (len < 2 || field[len - 2] != '\r' || field[len - 1] != '\n')
+		return fail(s, "header field not ending in CRLF");
 	if (buf_append(&s->hdr, field, len) == -1)
 		return fail(s, "header section too large");
 	s->linestart = s->hdr.len;
@@ -750,11 +753,19 @@ layout(const struct dkim_sign *s, const struct dkim_sig *g,
     const char *hval, int hauto, const char *bval, struct buf *out,
     size_t *boff)
 {
-	struct tok	 t[TOKS_MAX];
-	char		 v[8][300], bh[64];
+	struct tok	*t;
+	char		 v[10][320], bh[64];
 	char		*b = NULL, *p, *q;
-	size_t		 nt = 0, nv = 0, blen;
+	size_t		 nt = 0, nv = 0, blen, ntmax;
 	int		 rc = -1;
+
+	/* One token per h= name at most, plus the fixed tags. */
+	ntmax = TOKS_FIXED + 2;
+	for (p = (char *)hval; *p != '\0'; p++)
+		if (*p == ':')
+			ntmax += 2;
+	if ((t = calloc(ntmax, sizeof(*t))) == NULL)
+		return -1;
 
 #define TAG(...) do {							\
 	snprintf(v[nv], sizeof(v[nv]), __VA_ARGS__);			\
@@ -782,12 +793,12 @@ layout(const struct dkim_sign *s, const struct dkim_sig *g,
 	 */
 	blen = strlen(hval);
 	if ((b = malloc(blen + 4)) == NULL)
-		return -1;
+		goto done;
 	memcpy(b, "h=", 2);
 	memcpy(b + 2, hval, blen);
 	memcpy(b + 2 + blen, ";", 2);
 	for (p = b; *p != '\0'; p = *q == ' ' ? q + 1 : q) {
-		if (nt >= TOKS_MAX - 2)
+		if (nt >= ntmax - 2)
 			goto done;
 		if (hauto) {
 			q = strchr(p, ':');
@@ -826,6 +837,7 @@ layout(const struct dkim_sign *s, const struct dkim_sig *g,
 	}
 done:
 	free(b);
+	free(t);
 	return rc;
 }
 
@@ -895,8 +907,8 @@ sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
 	unsigned	 dglen;
 	int		 rc = -1;
 
-	buf_init(&hl, HLIST_MAX * 4);
-	buf_init(&tmp, 64 * 1024);
+	buf_init(&hl, DKIM_SIGN_HEADER_MAX);
+	buf_init(&tmp, DKIM_SIGN_HEADER_MAX);
 	if (g->hlist != NULL)
 		hval = g->hlist;
 	else {

@@ -548,6 +548,11 @@ test_order(void)
 	ok(dkim_sign_feed(s, " folded first\r\n\r\n", 17) == -1,
 	    "continuation line without a field: -1");
 	dkim_sign_free(s);
+	s = dkim_sign_new(p, 1, err, sizeof(err));
+	ok(dkim_sign_header(s, "From: a@b", 9) == -1 &&
+	    dkim_sign_state(s) == DKIM_SIGN_FAILED, "a field not ending in "
+	    "CRLF is refused");
+	dkim_sign_free(s);
 	/* Headers only (no empty line) through feed: an empty body. */
 	s = dkim_sign_new(p, 1, err, sizeof(err));
 	buf_reset(&out);
@@ -574,6 +579,13 @@ test_order(void)
 	BADP(header_list, "from :: to", "h= with an empty name");
 	BADP(fold_width, 10, "fold width 10");
 	BADP(key, NULL, "no key");
+	BADP(identity, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "@football.example.com", "i= over 300 octets");
+	BADP(identity, "a b@football.example.com", "i= with a space");
 #undef BADP
 	kat_params(p);
 	p[0].identity = "user@sub.football.example.com";
@@ -1211,6 +1223,69 @@ test_hlist(void)
 	ok(strstr(out.data, "l=") == NULL && strstr(out.data, "i=") ==
 	    NULL && strstr(out.data, "x=") == NULL && strstr(out.data,
 	    " t=") != NULL, "no l=, no i= or x= unless asked, t= always");
+
+	/* Every optional tag at once, in order, and verifiable. */
+	{
+		struct dkim_sign_params q = p[1];
+		struct buf full;
+		char t[32], x[32];
+
+		q.identity = "someone.with.a.long.local.part@mail.example.org";
+		q.query_tag = 1;
+		q.lifetime = 3600;
+		q.timestamp = 2000000000;
+		buf_reset(&out);
+		buf_init(&full, 1 << 20);
+		ok(sign_chunked(&q, 1, m, strlen(m), 64, &out) == 0,
+		    "sign with i=, q=, x=");
+		extract(out.data, "t", t, sizeof(t));
+		extract(out.data, "x", x, sizeof(x));
+		buf_append(&full, out.data, out.len);
+		buf_append(&full, m, strlen(m));
+		/* Unfold: each CRLF goes, the space after it stays. */
+		{
+			char *r, *w;
+
+			for (r = w = out.data; *r != '\0'; r++)
+				if (*r != '\r' && *r != '\n')
+					*w++ = *r;
+			*w = '\0';
+		}
+		ok(strcmp(t, "2000000000") == 0 && strcmp(x, "2000003600") ==
+		    0 && verify(full.data, full.len, 0, ed, NULL) &&
+		    strstr(out.data, "DKIM-Signature: v=1; a=ed25519-sha256; "
+		    "c=relaxed/relaxed; d=example.org; i=someone.with.a.long."
+		    "local.part@mail.example.org; q=dns/txt; s=e2026; "
+		    "t=2000000000; x=2000003600; h=from:from:sender:") ==
+		    out.data && strstr(out.data, "; bh=") != NULL &&
+		    strstr(out.data, "; b=") != NULL,
+		    "t= and x= = t + lifetime; tag order v a c d i q s t x h "
+		    "bh b; verifies");
+		buf_clear(&full);
+	}
+	/* Hundreds of To fields: h= of hundreds of names, folded. */
+	{
+		struct buf big, full;
+		size_t i;
+
+		buf_init(&big, 1 << 20);
+		buf_init(&full, 1 << 20);
+		buf_append_str(&big, "From: a@example.org\r\n");
+		for (i = 0; i < 600; i++)
+			buf_appendf(&big, "To: r%zu@example.net\r\n", i);
+		buf_append_str(&big, "\r\nbody\r\n");
+		buf_reset(&out);
+		ok(sign_chunked(&p[0], 2, big.data, big.len, 1000, &out) ==
+		    0, "sign a message with 600 To fields");
+		buf_append(&full, out.data, out.len);
+		buf_append(&full, big.data, big.len);
+		ok(verify(full.data, full.len, 0, rsa2048, NULL) &&
+		    verify(full.data, full.len, 1, ed, NULL) &&
+		    longest_line(out.data, out.len) <= 78,
+		    "600 To fields: both signatures verify, lines <= 78");
+		buf_clear(&big);
+		buf_clear(&full);
+	}
 	buf_clear(&out);
 }
 
