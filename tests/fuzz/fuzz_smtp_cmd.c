@@ -6,6 +6,7 @@
  * directly.  Aborts when a parsed path breaks the header's promises.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,6 +45,29 @@ check_path(const struct smtp_path *p, int mail, int utf8)
 	}
 }
 
+/* An accepted address, put back in brackets, parses to itself. */
+static void
+reparse(const struct smtp_path *p, int mail, int utf8)
+{
+	char			 args[SMTP_PATH_MAX + 32];
+	struct smtp_path	 q;
+	struct smtp_mail_params	 mp;
+	int			 n;
+	enum smtp_parse		 r;
+
+	n = snprintf(args, sizeof(args), "%s<%s>%s", mail ? "FROM:" : "TO:",
+	    p->addr, mail && utf8 ? " SMTPUTF8" : "");
+	if (n < 0 || (size_t)n >= sizeof(args))
+		abort();
+	if (mail)
+		r = smtp_parse_mail(args, (size_t)n, &q, &mp);
+	else
+		r = smtp_parse_rcpt(args, (size_t)n, utf8, &q);
+	if (r != SMTP_PARSE_OK || q.len != p->len || q.at != p->at ||
+	    q.null != p->null || strcmp(q.addr, p->addr) != 0)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -73,10 +97,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The raw bytes as arguments, any length. */
 	if (smtp_parse_mail(line, size, &path, &mp) == SMTP_PARSE_OK) {
 		check_path(&path, 1, mp.smtputf8);
+		reparse(&path, 1, mp.smtputf8);
 		if (mp.has_size && mp.size > INT64_MAX)
 			abort();
 	}
-	if (smtp_parse_rcpt(line, size, utf8, &path) == SMTP_PARSE_OK)
+	if (smtp_parse_rcpt(line, size, utf8, &path) == SMTP_PARSE_OK) {
 		check_path(&path, 0, utf8);
+		reparse(&path, 0, utf8);
+	}
 	return 0;
 }
