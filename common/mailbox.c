@@ -895,7 +895,7 @@ mailbox_parse_headers(const char *hdr, size_t len, int utf8_ok,
 	static const char *const lower[MAILBOX_NFIELDS] = {
 		"from", "sender", "resent-from", "resent-sender"
 	};
-	const unsigned char	*s = (const unsigned char *)hdr;
+	const unsigned char	*s = (const unsigned char *)hdr, *e;
 	unsigned char		 name[64];
 	char			 value[MAILBOX_VALUE_MAX + 1];
 	char			 why[MAILBOX_REASON_MAX];
@@ -911,28 +911,27 @@ mailbox_parse_headers(const char *hdr, size_t len, int utf8_ok,
 	if (hdr == NULL)
 		len = 0;
 
-	/* Bytes: NUL anywhere, CR only before LF, LF only after CR. */
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			return hdr_fail(out, MAILBOX_FROM, "the header section "
-			    "contains a NUL byte");
-		if (s[i] == '\r' && (i + 1 >= len || s[i + 1] != '\n'))
+	/* The header section ends after the first empty line (RFC 5322
+	 * 2.1); then, within it: no NUL, CR only before LF, LF only after
+	 * CR.  memchr and memmem keep this fast on long sections. */
+	if (len >= 2 && s[0] == '\r' && s[1] == '\n')
+		len = 2;	/* no fields at all */
+	else if ((e = memmem(s, len, "\r\n\r\n", 4)) != NULL)
+		len = (size_t)(e - s) + 4;
+	out->header_len = len;
+	if (len > 0 && memchr(s, '\0', len) != NULL)
+		return hdr_fail(out, MAILBOX_FROM, "the header section "
+		    "contains a NUL byte");
+	for (i = 0; i < len && (e = memchr(s + i, '\r', len - i)) != NULL;
+	    i = (size_t)(e - s) + 1)
+		if ((size_t)(e - s) + 1 >= len || e[1] != '\n')
 			return hdr_fail(out, MAILBOX_FROM, "the header section "
 			    "contains a bare CR");
-		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+	for (i = 0; i < len && (e = memchr(s + i, '\n', len - i)) != NULL;
+	    i = (size_t)(e - s) + 1)
+		if (e == s || e[-1] != '\r')
 			return hdr_fail(out, MAILBOX_FROM, "the header section "
 			    "contains a bare LF");
-		if (i == 1 && s[0] == '\r') {
-			len = 2;	/* no fields at all */
-			break;
-		}
-		if (s[i] == '\n' && i + 2 < len && s[i + 1] == '\r' &&
-		    s[i + 2] == '\n') {
-			len = i + 3;	/* through the empty line */
-			break;
-		}
-	}
-	out->header_len = len;
 
 	while (pos < len) {
 		if (len - pos >= 2 && s[pos] == '\r' && s[pos + 1] == '\n')
@@ -940,22 +939,24 @@ mailbox_parse_headers(const char *hdr, size_t len, int utf8_ok,
 		if (is_wsp(s[pos]))
 			return hdr_fail(out, MAILBOX_FROM, "the header section "
 			    "starts with a folded line");
-		/* The field runs to a CRLF not followed by WSP. */
-		for (fend = pos; fend < len; fend++)
-			if (s[fend] == '\n' && (fend + 1 >= len ||
-			    !is_wsp(s[fend + 1])))
+		/*
+		 * The field runs to a CRLF not followed by WSP.  A folded
+		 * line of white space only (obs-FWS) is the end of the
+		 * header section to readers that trim lines: refuse it.
+		 */
+		fend = pos;
+		for (;;) {
+			e = memchr(s + fend, '\n', len - fend);
+			if (e == NULL) {
+				fend = len;
 				break;
-		fend = fend < len ? fend + 1 : len;
-		/* A folded line of white space only (obs-FWS) is the end of
-		 * the header section to readers that trim lines: refuse. */
-		for (i = pos; i < fend; i++) {
-			size_t j;
-
-			if (s[i] != '\n' || i + 1 >= fend)
-				continue;
-			for (j = i + 1; j < fend && is_wsp(s[j]); j++)
+			}
+			fend = (size_t)(e - s) + 1;
+			if (fend >= len || !is_wsp(s[fend]))
+				break;
+			for (i = fend; i < len && is_wsp(s[i]); i++)
 				;
-			if (j >= fend || s[j] == '\r')
+			if (i >= len || s[i] == '\r')
 				return hdr_fail(out, MAILBOX_FROM, "a folded "
 				    "header line holds only white space");
 		}
