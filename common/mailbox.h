@@ -31,6 +31,8 @@
  *     brackets, comments nested deeper than MAILBOX_COMMENT_DEPTH, a local
  *     part over 64 octets, a domain label over 63 or a domain over 253,
  *     a value over MAILBOX_VALUE_MAX octets after unfolding;
+ *   - ASCII control characters other than tab are refused in sender
+ *     fields (obs-qtext and obs-ctext are not accepted);
  *   - 8-bit bytes anywhere in a sender field need utf8_ok (the message
  *     came with SMTPUTF8, RFC 6532) and must then be valid UTF-8 without
  *     C1 controls.  A non-ASCII domain label is converted to its A-label
