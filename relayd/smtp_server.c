@@ -5,9 +5,10 @@
  * RFC 3463: every reply but the banner and EHLO carries one), STARTTLS
  * (RFC 3207) and AUTH PLAIN / LOGIN (RFC 4954, RFC 4616).
  *
- * Owns: the session struct, its bufferevent and socket, its timers, the
- * current transaction (envelope and body), a pending password check (a
- * worker job) and a pending spool commit.  Freeing the session cancels
+ * Owns: the session struct (smtp_session.h), its bufferevent and socket,
+ * its timers, the current transaction (envelope and body), and a pending
+ * spool commit; smtp_auth.c runs the AUTH exchange and its password check
+ * (a worker job) on the same struct.  Freeing the session cancels
  * timers and detaches the job and the commit (worker.h, spool.h).
  *
  * Flow: the read callback runs smtp_process(), which handles at most
@@ -57,6 +58,7 @@
 #include "smtp_cmd.h"
 #include "smtp_data.h"
 #include "smtp_server.h"
+#include "smtp_session.h"
 #include "spool.h"
 #include "users.h"
 #include "worker.h"
@@ -66,84 +68,6 @@
 #define SMTP_IN_HIGH		(64 * 1024)	/* read-ahead cap */
 /* An AUTH command with an initial response (RFC 4954 section 4). */
 #define SMTP_AUTH_LINE_MAX	(AUTH_RESPONSE_MAX + 32)
-#define SMTP_REPLY_MAX		1024
-#define SMTP_HELO_MAX		255
-#define SMTP_ID_LEN		12
-#define AUTH_PASS_MAX		(AUTH_RESPONSE_MAX / 4 * 3 + 1)
-
-enum auth_mech { AUTH_MECH_NONE = 0, AUTH_MECH_PLAIN, AUTH_MECH_LOGIN };
-
-struct auth_job;
-
-struct smtp_session {
-	struct smtp_session		*next, *prev;	/* r->sessions */
-	struct relayd			*r;
-	struct relayd_gen		*gen;
-	const struct config		*cf;
-	const struct config_listen	*lc;
-	struct listener			*l;
-	char				 id[SMTP_ID_LEN + 1];
-	int				 fd;
-	struct sockaddr_storage		 ss;
-	socklen_t			 sslen;
-	char				 addr[INET6_ADDRSTRLEN];
-
-	struct bufferevent		*bev;
-	int				 tls_bev;	/* bev owns fd and SSL */
-	int				 tls;		/* TLS established */
-	enum smtp_state			 state;
-
-	struct event			*resume_ev;	/* deferred processing */
-	struct event			*hold_ev;	/* delayed replies */
-	struct event			*life_ev;	/* session_timeout */
-	struct evbuffer			*held;		/* replies held back */
-	int				 holding;
-	int				 wpaused;	/* output above high mark */
-	int				 discarding;	/* in an over-long line */
-	int				 discard_auth;
-	int				 abort;		/* close without flushing */
-	int				 expired;	/* session_timeout passed */
-	int				 draining;	/* SIGTERM */
-	int				 peer_eof;	/* client shut down writing */
-	const char			*close_reason;
-
-	char				 helo[SMTP_HELO_MAX + 1];
-	int				 esmtp;
-	int				 authed;
-	char				 user[USERS_NAME_MAX + 1];
-
-	/* AUTH exchange in progress. */
-	enum auth_mech			 mech;
-	int				 auth_step;
-	char				 login_user[USERS_NAME_MAX + 1];
-	int				 login_bad;
-	struct auth_job			*auth_job;
-
-	/* The transaction. */
-	struct envelope			 env;
-	int				 has_mail;
-	struct buf			 body;
-	struct smtp_data		 data;
-	struct spool_commit		*commit;
-	int				 in_spool_call;
-	int				 sync_status;	/* commit done inside call */
-	size_t				 msg_size;
-
-	/* Counters for the disconnect line. */
-	unsigned			 ncmds, nmsgs, errors, nrejected;
-	time_t				 start;
-};
-
-struct auth_job {
-	struct worker_job	 job;
-	struct smtp_session	*s;		/* NULL once the session left */
-	enum auth_mech		 mech;
-	int			 known;
-	int			 ok;
-	char			*hash;
-	char			 user[USERS_NAME_MAX + 1];
-	char			 pass[AUTH_PASS_MAX];
-};
 
 typedef void (*smtp_handler)(struct smtp_session *, const char *, size_t);
 
@@ -173,7 +97,6 @@ static void	smtp_vrfy(struct smtp_session *, const char *, size_t);
 static void	smtp_expn(struct smtp_session *, const char *, size_t);
 static void	smtp_help(struct smtp_session *, const char *, size_t);
 static void	smtp_starttls(struct smtp_session *, const char *, size_t);
-static void	smtp_auth(struct smtp_session *, const char *, size_t);
 static void	smtp_bdat(struct smtp_session *, const char *, size_t);
 
 static const struct smtp_command smtp_commands[] = {
@@ -206,14 +129,11 @@ static const char *smtp_state_names[SMTP_STATE_COUNT] = {
 
 static void	smtp_process(struct smtp_session *);
 static void	smtp_resume(struct smtp_session *);
-static int	smtp_maybe_free(struct smtp_session *);
 static void	smtp_session_free(struct smtp_session *);
 static void	smtp_readcb(struct bufferevent *, void *);
 static void	smtp_writecb(struct bufferevent *, void *);
 static void	smtp_eventcb(struct bufferevent *, short, void *);
 static void	smtp_close(struct smtp_session *, const char *reason);
-static void	smtp_reply(struct smtp_session *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 
 const char *
 smtp_state_name(enum smtp_state st)
@@ -223,7 +143,7 @@ smtp_state_name(enum smtp_state st)
 	return smtp_state_names[st];
 }
 
-static uint64_t
+uint64_t
 smtp_now_ms(void)
 {
 	struct timespec	 ts;
@@ -253,7 +173,7 @@ smtp_set_timeouts(struct smtp_session *s)
 	    s->cf->command_timeout ? &wtv : NULL);
 }
 
-static void
+void
 smtp_set_state(struct smtp_session *s, enum smtp_state st)
 {
 	enum smtp_state	 old = s->state;
@@ -302,7 +222,7 @@ smtp_update_read(struct smtp_session *s)
 
 /* Replies. */
 
-static void
+void
 smtp_hold(struct smtp_session *s, uint64_t ms)
 {
 	struct timeval	 tv;
@@ -329,7 +249,7 @@ smtp_send(struct smtp_session *s, const char *p, size_t n)
  * error: past soft_error_limit each is held back error_delay, at
  * hard_error_limit the session ends with 421 (Postfix smtpd's limits).
  */
-static void
+void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char	 line[SMTP_REPLY_MAX];
@@ -400,7 +320,7 @@ smtp_tx_reset(struct smtp_session *s)
 }
 
 /* After a reply that ends a wait (commit, auth): close if asked to. */
-static void
+void
 smtp_after_wait(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == SMTP_STATE_CLOSING)
@@ -750,259 +670,6 @@ smtp_tls_switch(struct smtp_session *s)
 	smtp_tx_reset(s);
 	smtp_set_state(s, SMTP_STATE_INIT);
 	smtp_setup_bev(s);
-}
-
-/* AUTH (RFC 4954). */
-
-static void
-auth_work(struct worker_job *j)
-{
-	struct auth_job	*a = (struct auth_job *)j;
-
-	a->ok = crypt_check(a->pass, a->hash) && a->known;
-	explicit_bzero(a->pass, sizeof(a->pass));
-}
-
-static void
-auth_job_free(struct auth_job *a)
-{
-	if (a == NULL)
-		return;
-	explicit_bzero(a->pass, sizeof(a->pass));
-	free(a->hash);
-	free(a);
-}
-
-static const char *
-auth_mech_name(enum auth_mech m)
-{
-	return m == AUTH_MECH_LOGIN ? "LOGIN" : "PLAIN";
-}
-
-/* A failed attempt: log it, slow the address down, answer 535. */
-static void
-smtp_auth_fail(struct smtp_session *s, const char *user, enum auth_mech m)
-{
-	char		 esc[LOG_ESCAPE_SIZE];
-	uint64_t	 delay;
-
-	delay = auth_throttle_fail(s->r->throttle, s->addr,
-	    s->cf->auth_delay_max * 1000, smtp_now_ms());
-	log_escape(esc, sizeof(esc), user, strlen(user));
-	/* fail2ban: "auth_failed client=<HOST>". */
-	log_warn(s->id, "auth_failed client=%s user=%s mechanism=%s", s->addr,
-	    esc, auth_mech_name(m));
-	s->mech = AUTH_MECH_NONE;
-	smtp_set_state(s, SMTP_STATE_HELO);
-	smtp_hold(s, delay);
-	smtp_reply(s, "535 5.7.8 Authentication credentials invalid");
-}
-
-static void
-auth_done(struct worker_job *j)
-{
-	struct auth_job		*a = (struct auth_job *)j;
-	struct smtp_session	*s = a->s;
-	char			 esc[LOG_ESCAPE_SIZE];
-
-	if (s == NULL) {
-		auth_job_free(a);
-		return;
-	}
-	s->auth_job = NULL;
-	if (a->ok) {
-		auth_throttle_success(s->r->throttle, s->addr);
-		memcpy(s->user, a->user, sizeof(s->user));
-		s->authed = 1;
-		s->mech = AUTH_MECH_NONE;
-		log_escape(esc, sizeof(esc), a->user, strlen(a->user));
-		log_info(s->id, "auth client=%s user=%s mechanism=%s", s->addr,
-		    esc, auth_mech_name(a->mech));
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "235 2.7.0 Authentication successful");
-	} else
-		smtp_auth_fail(s, a->user, a->mech);
-	auth_job_free(a);
-	smtp_after_wait(s, SMTP_STATE_HELO);
-	smtp_maybe_free(s);
-}
-
-/* Start the password check on the worker pool; takes a. */
-static void
-smtp_auth_check(struct smtp_session *s, struct auth_job *a)
-{
-	const struct user	*u = NULL;
-
-	if (strlen(a->user) <= USERS_NAME_MAX)
-		u = users_find(s->gen->users, a->user);
-	a->known = u != NULL;
-	/* Unknown names cost the same work (crypt_dummy_hash). */
-	a->hash = strdup(u != NULL ? u->hash : crypt_dummy_hash());
-	if (a->hash == NULL) {
-		auth_job_free(a);
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
-		return;
-	}
-	a->s = s;
-	a->mech = s->mech;
-	a->job.work = auth_work;
-	a->job.done = auth_done;
-	s->auth_job = a;
-	smtp_set_state(s, SMTP_STATE_AUTH_CHECK);
-	worker_submit(s->r->workers, &a->job);
-}
-
-static int
-auth_text_ok(const char *p, size_t n)
-{
-	return memchr(p, '\0', n) == NULL && memchr(p, '\r', n) == NULL &&
-	    memchr(p, '\n', n) == NULL;
-}
-
-static void
-smtp_auth_plain(struct smtp_session *s, const char *resp, size_t n)
-{
-	struct auth_job	*a;
-	int		 rc;
-
-	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
-		return;
-	}
-	if (n == 1 && resp[0] == '=')
-		n = 0;		/* RFC 4954 section 4: empty response */
-	rc = auth_plain_decode(resp, n, a->user, sizeof(a->user), a->pass,
-	    sizeof(a->pass));
-	if (rc == -1) {
-		auth_job_free(a);
-		s->mech = AUTH_MECH_NONE;
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "501 5.5.2 Cannot decode response");
-		return;
-	}
-	if (rc != 0) {
-		auth_job_free(a);
-		smtp_auth_fail(s, "", AUTH_MECH_PLAIN);
-		return;
-	}
-	smtp_auth_check(s, a);
-}
-
-/* LOGIN: step 0 takes the user name, step 1 the password. */
-static void
-smtp_auth_login(struct smtp_session *s, const char *resp, size_t n)
-{
-	char		 tmp[AUTH_PASS_MAX];
-	struct auth_job	*a;
-	size_t		 len;
-
-	if (n == 1 && resp[0] == '=')
-		n = 0;
-	if (base64_decode(resp, n, tmp, sizeof(tmp) - 1, &len) == -1) {
-		explicit_bzero(tmp, sizeof(tmp));
-		s->mech = AUTH_MECH_NONE;
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "501 5.5.2 Cannot decode response");
-		return;
-	}
-	tmp[len] = '\0';
-	if (s->auth_step == 0) {
-		s->login_bad = !auth_text_ok(tmp, len) || len == 0 ||
-		    len > USERS_NAME_MAX;
-		if (len > USERS_NAME_MAX)
-			len = USERS_NAME_MAX;
-		memcpy(s->login_user, tmp, len);
-		s->login_user[len] = '\0';
-		s->auth_step = 1;
-		smtp_set_state(s, SMTP_STATE_AUTH_INPUT);
-		smtp_reply(s, "334 UGFzc3dvcmQ6");
-		return;
-	}
-	if (s->login_bad || !auth_text_ok(tmp, len) ||
-	    (a = calloc(1, sizeof(*a))) == NULL) {
-		explicit_bzero(tmp, sizeof(tmp));
-		smtp_auth_fail(s, s->login_user, AUTH_MECH_LOGIN);
-		return;
-	}
-	memcpy(a->user, s->login_user, sizeof(a->user));
-	memcpy(a->pass, tmp, len + 1);
-	explicit_bzero(tmp, sizeof(tmp));
-	smtp_auth_check(s, a);
-}
-
-static void
-smtp_auth_input(struct smtp_session *s, const char *line, size_t n)
-{
-	if (n == 1 && line[0] == '*') {
-		s->mech = AUTH_MECH_NONE;
-		smtp_set_state(s, SMTP_STATE_HELO);
-		smtp_reply(s, "501 5.0.0 Authentication cancelled");
-		return;
-	}
-	if (s->mech == AUTH_MECH_PLAIN)
-		smtp_auth_plain(s, line, n);
-	else
-		smtp_auth_login(s, line, n);
-}
-
-static void
-smtp_auth(struct smtp_session *s, const char *args, size_t n)
-{
-	const char	*sp, *ir = NULL;
-	size_t		 mlen, irlen = 0;
-
-	if (s->lc->role != LISTEN_ROLE_SUBMISSION) {
-		smtp_reply(s, "503 5.5.1 Error: authentication not enabled");
-		return;
-	}
-	if (s->authed) {
-		smtp_reply(s, "503 5.5.1 Already authenticated");
-		return;
-	}
-	if (n == 0) {
-		smtp_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
-		return;
-	}
-	if ((sp = memchr(args, ' ', n)) != NULL) {
-		mlen = sp - args;
-		ir = sp + 1;
-		irlen = n - mlen - 1;
-		if (irlen == 0 || memchr(ir, ' ', irlen) != NULL) {
-			smtp_reply(s, "501 5.5.4 Syntax: AUTH mechanism "
-			    "[initial-response]");
-			return;
-		}
-	} else
-		mlen = n;
-	if (mlen == 5 && strncasecmp(args, "PLAIN", 5) == 0)
-		s->mech = AUTH_MECH_PLAIN;
-	else if (mlen == 5 && strncasecmp(args, "LOGIN", 5) == 0)
-		s->mech = AUTH_MECH_LOGIN;
-	else {
-		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
-		return;
-	}
-	if (irlen > AUTH_RESPONSE_MAX) {
-		s->mech = AUTH_MECH_NONE;
-		smtp_reply(s, "500 5.5.6 Authentication exchange line is too "
-		    "long");
-		return;
-	}
-	s->auth_step = 0;
-	s->login_bad = 0;
-	s->login_user[0] = '\0';
-	if (ir != NULL) {
-		smtp_set_state(s, SMTP_STATE_AUTH_INPUT);
-		smtp_auth_input(s, ir, irlen);
-		return;
-	}
-	smtp_set_state(s, SMTP_STATE_AUTH_INPUT);
-	if (s->mech == AUTH_MECH_PLAIN)
-		smtp_reply(s, "334 ");
-	else
-		smtp_reply(s, "334 VXNlcm5hbWU6");
 }
 
 /* DATA end and the spool commit. */
@@ -1483,7 +1150,7 @@ smtp_eventcb(struct bufferevent *bev, short what, void *arg)
 
 /* Life cycle. */
 
-static int
+int
 smtp_maybe_free(struct smtp_session *s)
 {
 	if (s->state != SMTP_STATE_CLOSING)
@@ -1509,8 +1176,7 @@ smtp_session_free(struct smtp_session *s)
 	    (long long)(time(NULL) - s->start));
 	if (s->commit != NULL)
 		spool_commit_detach(s->commit);
-	if (s->auth_job != NULL)
-		s->auth_job->s = NULL;
+	smtp_auth_detach(s->auth_job);
 	if (s->resume_ev)
 		event_free(s->resume_ev);
 	if (s->hold_ev)
