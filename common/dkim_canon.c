@@ -110,7 +110,7 @@ canon_header_relaxed(const char *field, size_t len, struct buf *out)
 	}
 	for (; v < end; v++) {
 		if (*v == '\r' && v + 1 < end && v[1] == '\n') {
-			v++;		/* unfold: the CRLF goes, the WSP stays */
+			v++;	/* unfold: the CRLF goes, the WSP stays */
 			continue;
 		}
 		if (is_wsp((unsigned char)*v)) {
@@ -202,7 +202,8 @@ materialize(struct dkim_body *b)
 {
 	emit_blanks(b);
 	if (b->wsp) {
-		emit(b, " ", 1);	/* RFC 6376 3.4.4: a WSP run is one SP */
+		/* RFC 6376 3.4.4: a run of WSP is one SP. */
+		emit(b, " ", 1);
 		b->wsp = 0;
 	}
 	b->nonempty = 1;

@@ -60,7 +60,7 @@ int	dkim_canon_field_name(const char *field, size_t len,
 struct dkim_body {
 	enum dkim_canon	 mode;
 	EVP_MD_CTX	*md;		/* borrowed; canonical bytes go here */
-	struct buf	*copy;		/* borrowed, may be NULL: a copy (tests) */
+	struct buf	*copy;		/* borrowed, NULL: a copy (tests) */
 	uint64_t	 nblank;	/* held empty lines */
 	uint64_t	 out_len;	/* canonical bytes produced so far */
 	int		 cr;		/* a CR held at the end of a chunk */

@@ -261,8 +261,8 @@ dkim_keygen(enum dkim_alg alg, int bits, const char *path, EVP_PKEY **keyp,
 		*keyp = NULL;
 	if (alg == DKIM_ALG_RSA_SHA256) {
 		if (bits < DKIM_RSA_GOOD_BITS || bits > DKIM_RSA_MAX_BITS) {
-			seterr(err, errlen, "RSA key size must be %d to %d bits",
-			    DKIM_RSA_GOOD_BITS, DKIM_RSA_MAX_BITS);
+			seterr(err, errlen, "RSA key size must be %d to %d "
+			    "bits", DKIM_RSA_GOOD_BITS, DKIM_RSA_MAX_BITS);
 			return -1;
 		}
 		pk = EVP_RSA_gen((unsigned)bits);

@@ -23,7 +23,7 @@
 
 #define DKIM_RSA_MIN_BITS	1024	/* RFC 8301 3.2: never below */
 #define DKIM_RSA_GOOD_BITS	2048	/* below this only with allow_weak */
-#define DKIM_RSA_MAX_BITS	4096	/* RFC 8301 3.2: what verifiers must take */
+#define DKIM_RSA_MAX_BITS	4096	/* RFC 8301 3.2: verifiers must take */
 #define DKIM_KEY_FILE_MAX	(64 * 1024)	/* a PEM key file is small */
 #define DKIM_ERR_LEN		256	/* a good size for error buffers */
 

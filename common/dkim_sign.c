@@ -97,7 +97,7 @@ struct dkim_sign {
 struct tok {
 	const char	*p;
 	size_t		 len;
-	int		 glue;		/* no space before it on the same line */
+	int		 glue;		/* no space before it on a line */
 	int		 split;		/* base64: may be cut anywhere */
 };
 #define TOKS_FIXED	16		/* tags other than h= names */
@@ -878,7 +878,8 @@ sign_digest(struct dkim_sig *g, const unsigned char *dg, unsigned char *sig,
 				return -1;
 			}
 		}
-		return EVP_PKEY_sign(g->pctx, sig, siglen, dg, 32) == 1 ? 0 : -1;
+		return EVP_PKEY_sign(g->pctx, sig, siglen, dg, 32) == 1 ?
+		    0 : -1;
 	}
 	/* RFC 8463 3: PureEdDSA over the SHA-256 digest. */
 	if (g->mctx == NULL) {

@@ -186,7 +186,8 @@ verify(const char *msg, size_t len, size_t idx, EVP_PKEY *pub,
 	struct dkim_body *bd;
 	EVP_MD_CTX	*md;
 	EVP_PKEY_CTX	*pc;
-	char		 tags[4096], c[64], h[2048], bh[64], b[1024], bhcalc[64];
+	char		 tags[4096], c[64], h[2048], bh[64], b[1024];
+	char		 bhcalc[64];
 	unsigned char	 dg[32], sig[1024], used[1024];
 	unsigned	 dl;
 	size_t		 i, k, n, si = (size_t)-1, seen = 0;
@@ -240,7 +241,8 @@ verify(const char *msg, size_t len, size_t idx, EVP_PKEY *pub,
 		if (q == NULL)
 			q = p + strlen(p);
 		for (i = mp->nf; i-- > 0;) {
-			if (used[i] || !name_is(mp->f[i], mp->flen[i], p, q - p))
+			if (used[i] ||
+			    !name_is(mp->f[i], mp->flen[i], p, q - p))
 				continue;
 			used[i] = 1;
 			buf_reset(&can);
@@ -404,8 +406,8 @@ test_kat(void)
 		ok(strcmp(v, "2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=") ==
 		    0, "bh= relaxed is the known answer");
 		extract(out.data, "b", v, sizeof(v));
-		ok(strncmp(v, "/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug"
-		    "4D11BusFa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==", 88) == 0 &&
+		ok(strncmp(v, "/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwh"
+		    "EIug4D11BusFa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==", 88) == 0 &&
 		    strlen(v) == 88, "ed25519-sha256 b= is the known answer");
 		if (second != NULL)
 			extract(second, "b", v, sizeof(v));
@@ -579,7 +581,8 @@ test_order(void)
 	BADP(header_list, "from :: to", "h= with an empty name");
 	BADP(fold_width, 10, "fold width 10");
 	BADP(key, NULL, "no key");
-	BADP(identity, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	BADP(identity, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -1092,7 +1095,8 @@ test_verifiers(void)
 				{ "second-from", "From: Mallory "
 				    "<m@evil.test>\r\n", 0 },
 				{ "second-subject", "Subject: pay now\r\n", 0 },
-				{ "second-to", "To: victim@example.net\r\n", 0 },
+				{ "second-to",
+				    "To: victim@example.net\r\n", 0 },
 				{ "added-reply-to", "Reply-To: "
 				    "m@evil.test\r\n", 0 },
 				{ "body-byte", NULL, 0 },
