@@ -432,6 +432,16 @@ run_details(void)
 		ok(display_name_foreign_address(grants, 2, mb.display,
 		    mb.display_len, NULL, 0) == 1,
 		    "foreign address in comment found");
+		/* A quoted local part that reads as a foreign address:
+		 * the session checks mb.local the same way. */
+		mailbox_parse_headers(H("From: \"ceo@bank.com\"@example.com"
+		    "\r\n\r\n"), 0, &sh);
+		mb = sh.f[MAILBOX_FROM].mb;
+		ok(sh.verdict == MAILBOX_OK &&
+		    strcmp(mb.local, "ceo@bank.com") == 0 &&
+		    display_name_foreign_address(grants, 2, mb.local,
+		    mb.local_len, NULL, 0) == 1,
+		    "foreign address in a quoted local part found");
 		mailbox_parse_headers(H("From: \"billing@example.com\" "
 		    "<a@example.com>\r\n\r\n"), 0, &sh);
 		mb = sh.f[MAILBOX_FROM].mb;
