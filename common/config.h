@@ -127,6 +127,7 @@ struct config {
 	uint64_t	 retry_min;		/* 5m */
 	uint64_t	 retry_max;		/* 1h */
 	uint64_t	 max_age;		/* 5d */
+	int		 hold;			/* no: deliver; yes: keep all queued */
 
 	/* [dns] */
 	char		*dns_servers;		/* "": system resolver */

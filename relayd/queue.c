@@ -400,12 +400,13 @@ queue_dispatch(struct queue *q)
 	 * stays in the spool for the next start. */
 	if (q->r->draining)
 		return;
-	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
-		/* XXX mx and smarthost come with the delivery issue; until
-		 * then their messages wait in the spool. */
+	if (cf->hold || cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
+		/* [queue] hold keeps everything in the spool until a reload
+		 * turns it off.  XXX mx and smarthost come with the delivery
+		 * issue; relayd refuses to start with them until then. */
 		while ((n = qlist_pop(&q->ready)) != NULL) {
-			log_info(n->id, "deferred reason=\"delivery mode not "
-			    "implemented yet\"");
+			log_info(n->id, "held reason=\"%s\"", cf->hold ?
+			    "queue hold" : "delivery mode not implemented yet");
 			qlist_push(&q->held, n);
 		}
 		return;

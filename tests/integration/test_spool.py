@@ -164,7 +164,7 @@ class RecoveryTest(unittest.TestCase):
     """(2) Restart recovery, quarantine and tmp/ cleanup."""
 
     def setUp(self):
-        self.h = Relayd(mode="mx")
+        self.h = Relayd(sections={"queue": {"hold": "yes"}})
 
     def tearDown(self):
         self.h.cleanup()
@@ -182,8 +182,7 @@ class RecoveryTest(unittest.TestCase):
         self.assertEqual(h.spool_files(), sorted(sent))
         for qid in sent:
             self.assertEqual(h.logtext().count(
-                f"{qid} deferred reason=\"delivery mode not implemented "
-                f"yet\""), 1)
+                f"{qid} held reason=\"queue hold\""), 1)
         h.kill9()
 
         q = f"{h.spool}/queue"
@@ -216,7 +215,7 @@ class RecoveryTest(unittest.TestCase):
         h.stop()
 
         # In capture mode exactly the good ones come out, nothing else.
-        text = open(h.conf).read().replace("mode = mx", "mode = capture")
+        text = open(h.conf).read().replace("hold = yes", "hold = no")
         open(h.conf, "w").write(text)
         h.start()
         got = h.captured(wait=15, want=len(sent))
@@ -317,8 +316,9 @@ class FullDiskTest(unittest.TestCase):
         self.mounted = False
         if os.geteuid() != 0:
             self.skipTest("needs root to mount a small tmpfs as the spool")
-        self.h = Relayd(mode="mx", sections={"limits": {"message_size": "64k",
-                                               "header_size": "16k"}})
+        self.h = Relayd(sections={"queue": {"hold": "yes"},
+                                  "limits": {"message_size": "64k",
+                                             "header_size": "16k"}})
         os.makedirs(self.h.spool)
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700",
                             "tmpfs", self.h.spool], capture_output=True)

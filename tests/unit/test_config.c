@@ -231,6 +231,9 @@ static const struct tcase cases[] = {
 	{ "mx_port 0", BASE "[delivery]\nmx_port = 0\n", 0, "1..65535" },
 	{ "retry_min over retry_max", BASE "[queue]\nretry_min = 2h\n", 0,
 	    ":4: [queue] retry_min: greater than retry_max" },
+	{ "hold yes", BASE "[queue]\nhold = yes\n", 1, NULL },
+	{ "hold maybe", BASE "[queue]\nhold = maybe\n", 0,
+	    "[queue] hold: " },
 	{ "max_age 31d", BASE "[queue]\nmax_age = 31d\n", 0,
 	    "[queue] max_age: \"31d\": expected a duration" },
 	{ "dns servers", BASE "[dns]\nservers = 127.0.0.1:5353, [::1]:53, "
@@ -632,6 +635,7 @@ example(void)
 	    def->smarthost_password_file) == 0 &&
 	    ex->retry_min == def->retry_min &&
 	    ex->retry_max == def->retry_max && ex->max_age == def->max_age &&
+	    ex->hold == def->hold && def->hold == 0 &&
 	    strcmp(ex->dns_servers, def->dns_servers) == 0,
 	    "example: [delivery] [smarthost] [queue] [dns] are the defaults");
 	ok(ex->nlistens == 2 && ex->listens[0].tls == TLS_MODE_STARTTLS &&
