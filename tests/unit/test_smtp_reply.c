@@ -176,6 +176,10 @@ test_limits(void)
 
 	/* A line of exactly SMTP_REPLY_LINE_MAX octets with CRLF. */
 	big = malloc(SMTP_REPLY_LINE_MAX * (SMTP_REPLY_LINES_MAX + 2));
+	if (big == NULL) {
+		ok(0, "malloc");
+		return;
+	}
 	memcpy(big, "250 ", 4);
 	memset(big + 4, 'a', SMTP_REPLY_LINE_MAX - 6);
 	memcpy(big + SMTP_REPLY_LINE_MAX - 2, "\r\n", 2);
