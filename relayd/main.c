@@ -314,6 +314,16 @@ main(int argc, char *argv[])
 		fprintf(stderr, "relayd: out of memory\n");
 		goto out;
 	}
+	/*
+	 * Bind first, then drop privileges, so that the spool is created
+	 * and written by the user relayd runs as.  Nothing is accepted
+	 * before the loop runs.  XXX A reload after dropping privileges
+	 * needs the users file, certificate and key readable by that user.
+	 */
+	if (listeners_open(&r, stderr) == -1)
+		goto out;
+	if (main_drop_privileges(r.cf->user) == -1)
+		goto out;
 	if ((r.workers = worker_pool_new(r.base, r.cf->workers)) == NULL) {
 		fprintf(stderr, "relayd: cannot start worker threads\n");
 		goto out;
@@ -332,10 +342,6 @@ main(int argc, char *argv[])
 	for (i = 0; i < found.n; i++)
 		queue_add(r.queue, found.ids[i]);
 	spool_set_notify(r.spool, main_queued, &r);
-	if (listeners_open(&r, stderr) == -1)
-		goto out;
-	if (main_drop_privileges(r.cf->user) == -1)
-		goto out;
 	sig_hup = evsignal_new(r.base, SIGHUP, main_signal, &r);
 	sig_term = evsignal_new(r.base, SIGTERM, main_signal, &r);
 	sig_int = evsignal_new(r.base, SIGINT, main_signal, &r);
