@@ -79,6 +79,8 @@ struct dkim_bodyhash {
 struct dkim_sign {
 	enum dkim_sign_state	 state;
 	const char		*err;
+	EVP_MD			*sha256;	/* fetched once per signer */
+	EVP_MD_CTX		*hmd;		/* header hash, reused */
 	struct dkim_sig		 sigs[DKIM_SIGN_MAX_SIGS];
 	size_t			 nsigs;
 	struct dkim_bodyhash	*bodies[2];
@@ -191,6 +193,8 @@ dkim_sign_free(struct dkim_sign *s)
 	}
 	buf_clear(&s->hdr);
 	free(s->fields);
+	EVP_MD_CTX_free(s->hmd);
+	EVP_MD_free(s->sha256);
 	free(s);
 }
 
@@ -303,7 +307,7 @@ add_body(struct dkim_sign *s, enum dkim_canon mode)
 	if ((bh = calloc(1, sizeof(*bh))) == NULL)
 		return -1;
 	if ((bh->md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(bh->md, EVP_sha256(), NULL) != 1) {
+	    EVP_DigestInit_ex(bh->md, s->sha256, NULL) != 1) {
 		EVP_MD_CTX_free(bh->md);
 		free(bh);
 		return -1;
@@ -418,6 +422,13 @@ dkim_sign_new(const struct dkim_sign_params *params, size_t n, char *err,
 	s->state = DKIM_SIGN_HEADERS;
 	s->fstart = NO_FIELD;
 	buf_init(&s->hdr, DKIM_SIGN_HEADER_MAX);
+	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (s->hmd = EVP_MD_CTX_new()) == NULL) {
+		seterr(err, errlen, "cannot set up SHA-256");
+		ERR_clear_error();
+		dkim_sign_free(s);
+		return NULL;
+	}
 	for (i = 0; i < n; i++) {
 		s->nsigs = i + 1;
 		if (sig_init(s, &s->sigs[i], &params[i], err, errlen) == -1) {
@@ -899,17 +910,16 @@ static int
 sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
     struct buf *scratch)
 {
-	struct buf	 hl, tmp;
-	EVP_MD_CTX	*md = NULL;
+	struct buf	 hl;
+	EVP_MD_CTX	*md = s->hmd;
 	unsigned char	 dg[32], sig[SIG_MAX];
-	char		*bval = NULL;
+	char		*bval = NULL, *w;
 	const char	*hval, *p, *q;
-	size_t		 siglen, blen, boff, boff2, i, k, nlen;
+	size_t		 siglen, blen, boff = 0, i, j, k, nlen;
 	unsigned	 dglen;
 	int		 rc = -1;
 
 	buf_init(&hl, DKIM_SIGN_HEADER_MAX);
-	buf_init(&tmp, DKIM_SIGN_HEADER_MAX);
 	if (g->hlist != NULL)
 		hval = g->hlist;
 	else {
@@ -925,17 +935,23 @@ sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
 		s->err = "out of memory";
 		goto done;
 	}
-	/* A placeholder of the final length: the layout depends on it. */
+	/*
+	 * Lay the field out with a placeholder b= of the final length (the
+	 * folding depends only on lengths), hash it up to "b=", then write
+	 * the signature over the placeholder: the signed bytes are the
+	 * emitted bytes by construction.
+	 */
 	memset(bval, 'A', blen);
 	bval[blen] = '\0';
-	if (layout(s, g, hval, g->hlist == NULL, bval, &tmp, &boff) == -1) {
+	buf_reset(&g->field);
+	if (layout(s, g, hval, g->hlist == NULL, bval, &g->field,
+	    &boff) == -1) {
 		s->err = "cannot lay out the signature field";
 		goto done;
 	}
 	/* RFC 6376 5.4.2: each listed name takes the next instance from the
 	 * bottom; a name with no instance left adds nothing. */
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex(md, s->sha256, NULL) != 1) {
 		s->err = "digest failed";
 		goto done;
 	}
@@ -962,7 +978,7 @@ sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
 		}
 	}
 	/* RFC 6376 3.7: the signature field itself, b= empty, no CRLF. */
-	if (hash_field(md, g->ch, tmp.data, boff, scratch) == -1 ||
+	if (hash_field(md, g->ch, g->field.data, boff, scratch) == -1 ||
 	    EVP_DigestFinal_ex(md, dg, &dglen) != 1) {
 		s->err = "header hash failed";
 		goto done;
@@ -976,24 +992,20 @@ sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
 		s->err = "unexpected signature length";
 		goto done;
 	}
-	buf_reset(&g->field);
-	if (layout(s, g, hval, g->hlist == NULL, bval, &g->field,
-	    &boff2) == -1) {
-		s->err = "cannot lay out the signature field";
-		goto done;
-	}
-	/* The signed bytes must be the emitted bytes. */
-	if (boff2 != boff || memcmp(g->field.data, tmp.data, boff) != 0) {
-		s->err = "signature field layout changed";
+	/* Over the placeholder, skipping the folding (CRLF SP). */
+	for (j = 0, w = g->field.data + boff; j < blen &&
+	    w < g->field.data + g->field.len; w++)
+		if (*w != '\r' && *w != '\n' && *w != ' ')
+			*w = bval[j++];
+	if (j != blen) {
+		s->err = "signature field layout";
 		goto done;
 	}
 	rc = 0;
 done:
-	EVP_MD_CTX_free(md);
 	OPENSSL_cleanse(dg, sizeof(dg));
 	free(bval);
 	buf_clear(&hl);
-	buf_clear(&tmp);
 	return rc;
 }
 
@@ -1076,7 +1088,7 @@ dkim_sign_reset(struct dkim_sign *s)
 	size_t	 i;
 
 	for (i = 0; i < s->nbodies; i++) {
-		if (EVP_DigestInit_ex(s->bodies[i]->md, EVP_sha256(),
+		if (EVP_DigestInit_ex(s->bodies[i]->md, s->sha256,
 		    NULL) != 1)
 			return fail(s, "digest failed");
 		dkim_body_init(&s->bodies[i]->canon, s->bodies[i]->mode,
