@@ -416,7 +416,8 @@ test_throughput(void)
 	unsigned	 dl;
 	char		*body;
 	size_t		 i, col = 0, line = 0, off;
-	double		 t0, t, best[3] = { 1e9, 1e9, 1e9 };
+	double		 t0, t1 = 0, t, best[3] = { 1e9, 1e9, 1e9 };
+	double		 mib[3] = { 1e9, 1e9, 1e9 };
 	int		 m, rep;
 
 	body = malloc(total);
@@ -432,32 +433,45 @@ test_throughput(void)
 	}
 	while (i < total)
 		body[i++] = 'x';
-	/* Each mode three times, best time counts (the machine is shared). */
+	/*
+	 * Each mode three times over the 20 MiB; the best whole pass counts,
+	 * and also the best single MiB (16 chunks), which tells the rate of
+	 * a quiet moment on this shared machine.
+	 */
 	for (rep = 0; rep < 3; rep++) {
 		for (m = 0; m < 3; m++) {
 			EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-			t0 = now();
-			if (m == 2) {
-				/* SHA-256 alone, for comparison. */
-				for (off = 0; off < total; off += chunk)
-					EVP_DigestUpdate(md, body + off, chunk);
-			} else {
+			if (m < 2)
 				dkim_body_init(b, m ? DKIM_CANON_RELAXED :
 				    DKIM_CANON_SIMPLE, md, NULL);
-				for (off = 0; off < total; off += chunk)
+			t0 = now();
+			for (off = 0; off < total; off += chunk) {
+				if (off % (1u << 20) == 0)
+					t1 = now();
+				if (m == 2)	/* SHA-256 alone */
+					EVP_DigestUpdate(md, body + off, chunk);
+				else
 					dkim_body_update(b, body + off, chunk);
-				dkim_body_final(b);
+				if ((off + chunk) % (1u << 20) == 0 &&
+				    (t = now() - t1) < mib[m])
+					mib[m] = t;
 			}
+			if (m < 2)
+				dkim_body_final(b);
 			EVP_DigestFinal_ex(md, d, &dl);
 			t = now() - t0;
 			if (t < best[m])
 				best[m] = t;
 		}
 	}
-	printf("# body hash, 20 MiB plain text in 64 KiB chunks: relaxed "
-	    "%.0f MB/s, simple %.0f MB/s, SHA-256 alone %.0f MB/s\n",
+	printf("# body hash, 20 MiB plain text in 64 KiB chunks, whole pass: "
+	    "relaxed %.0f MB/s, simple %.0f MB/s, SHA-256 alone %.0f MB/s\n",
 	    total / best[1] / 1e6, total / best[0] / 1e6,
 	    total / best[2] / 1e6);
+	printf("# best single MiB: relaxed %.0f MB/s, simple %.0f MB/s, "
+	    "SHA-256 alone %.0f MB/s (relaxed at %.0f%% of SHA-256)\n",
+	    1048576 / mib[1] / 1e6, 1048576 / mib[0] / 1e6,
+	    1048576 / mib[2] / 1e6, 100 * mib[2] / mib[1]);
 	/* Issue 4 asks for >= 1 GB/s; a loaded or sanitized build is
 	 * slower, so the test only guards against a gross regression. */
 	ok(total / best[1] > 100e6, "relaxed body hash over 100 MB/s (%.0f)",
