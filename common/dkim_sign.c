@@ -692,8 +692,10 @@ auto_hlist(const struct dkim_sign *s, struct buf *h)
 			if (low[j] >= 'A' && low[j] <= 'Z')
 				low[j] += 'a' - 'A';
 			if (!name_char((unsigned char)low[j]))
-				return -1;
+				break;
 		}
+		if (j < nlen)
+			continue;	/* a name h= cannot hold (';') */
 		if (append_names(h, low, nlen, count_fields(s, n, nlen) +
 		    1) == -1)
 			return -1;

@@ -67,6 +67,11 @@
 #define DKIM_FOLD_WIDTH_MIN	20
 #define DKIM_FOLD_WIDTH_MAX	998	/* RFC 5322 2.1.1 MUST */
 
+/*
+ * One signature.  A zeroed struct with domain, selector and key set is the
+ * default: relaxed/relaxed, t= now, no x=, no i=, no q=, automatic h=,
+ * width 78.  The key policy (dkim_key_load()) is not applied here.
+ */
 struct dkim_sign_params {
 	const char	*domain;	/* d=, required */
 	const char	*selector;	/* s=, required */
