@@ -69,6 +69,7 @@ enum sec_kind {
 	SEC_SMARTHOST,
 	SEC_QUEUE,
 	SEC_DNS,
+	SEC_POLICY,
 };
 
 static const struct {
@@ -86,6 +87,7 @@ static const struct {
 	{ "smarthost", SEC_SMARTHOST, 0 },
 	{ "queue", SEC_QUEUE, 0 },
 	{ "dns", SEC_DNS, 0 },
+	{ "policy", SEC_POLICY, 0 },
 };
 
 enum key_type {
@@ -133,6 +135,10 @@ static const struct enum_name log_levels[] = {
 	{ "error", LOG_LEVEL_ERROR }, { "warn", LOG_LEVEL_WARN },
 	{ "info", LOG_LEVEL_INFO }, { "debug", LOG_LEVEL_DEBUG },
 	{ NULL, 0 } };
+static const struct enum_name display_name_modes[] = {
+	{ "reject", 0 }, { "allow", 1 }, { NULL, 0 } };
+static const struct enum_name received_client_modes[] = {
+	{ "hide", 0 }, { "show", 1 }, { NULL, 0 } };
 static const struct enum_name tls_versions[] = {
 	{ "1.2", TLS1_2_VERSION }, { "1.3", TLS1_3_VERSION }, { NULL, 0 } };
 
@@ -233,6 +239,11 @@ static const struct key_def keys[] = {
 	{ SEC_QUEUE, "hold", T_BOOL, C(hold), 0, 0, NULL },
 
 	{ SEC_DNS, "servers", T_SERVERS, C(dns_servers), 0, 0, NULL },
+
+	{ SEC_POLICY, "display_name_address", T_ENUM,
+	    C(display_name_address_allow), 0, 0, display_name_modes },
+	{ SEC_POLICY, "received_client", T_ENUM, C(received_show_client), 0, 0,
+	    received_client_modes },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -1263,6 +1274,13 @@ cross_check(struct ctx *c)
 	for (i = 0; i < cfg->ndomains; i++) {
 		struct config_domain *d = &cfg->domains[i];
 
+		if (d->ndkim == 0) {
+			/* Issue 4: never a silent unsigned send. */
+			snprintf(buf, sizeof(buf), "domain %s", d->name);
+			cfg_error(c, d->line, section_find(cp, buf), "dkim",
+			    "missing; every sending domain needs at least one "
+			    "SELECTOR:KEYFILE (relayctl keygen makes one)");
+		}
 		if (d->bounce_domain == NULL) {
 			snprintf(buf, sizeof(buf), "bounces.%s", d->name);
 			if (strlen(buf) > 253) {

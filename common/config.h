@@ -131,6 +131,10 @@ struct config {
 
 	/* [dns] */
 	char		*dns_servers;		/* "": system resolver */
+
+	/* [policy] */
+	int		 display_name_address_allow;	/* reject (0) | allow */
+	int		 received_show_client;	/* hide (0) | show */
 };
 
 /*

@@ -34,6 +34,8 @@ envelope_clear(struct envelope *env)
 	for (i = 0; i < env->nrcpts; i++)
 		free(env->rcpts[i]);
 	free(env->rcpts);
+	free(env->bounce_domain);
+	env->bounce_domain = NULL;
 	env->user = env->client = env->helo = env->mail_from = NULL;
 	env->rcpts = NULL;
 	env->nrcpts = 0;
@@ -106,6 +108,9 @@ envelope_write_head(const struct envelope *env, size_t bodylen,
 	for (i = 0; i < env->nrcpts; i++)
 		if (envelope_record_str(out, "rcpt", env->rcpts[i]) == -1)
 			goto fail;
+	if (env->bounce_domain != NULL &&
+	    envelope_record_str(out, "bounce", env->bounce_domain) == -1)
+		goto fail;
 	if (buf_appendf(out, "body %zu\n", bodylen) == -1)
 		goto fail;
 	return 0;
@@ -245,12 +250,12 @@ envelope_str(const struct rec *r, char **out)
 /* The known tags, in file order. */
 enum env_field {
 	F_ID = 0, F_TIME, F_USER, F_CLIENT, F_HELO, F_FROM, F_FLAGS, F_RCPT,
-	F_BODY, F_END, F_UNKNOWN,
+	F_BODY, F_END, F_BOUNCE, F_UNKNOWN,
 };
 
 static const char *const env_tags[] = {
 	"id", "time", "user", "client", "helo", "from", "flags", "rcpt",
-	"body", "end",
+	"body", "end", "bounce",
 };
 
 static enum env_field
@@ -291,8 +296,17 @@ envelope_parse(const void *vp, size_t n, struct envelope *env,
 				goto fail;
 			continue;
 		}
-		/* rcpt repeats; every other tag comes once, in order. */
-		if (f == F_RCPT && want == F_BODY && e.nrcpts > 0)
+		/* rcpt repeats; every other tag comes once, in order; the
+		 * optional bounce comes once between the rcpts and the body. */
+		if (f == F_BOUNCE) {
+			if (want != F_BODY || e.nrcpts == 0 ||
+			    e.bounce_domain != NULL ||
+			    envelope_str(&r, &e.bounce_domain) == -1)
+				goto fail;
+			continue;
+		}
+		if (f == F_RCPT && want == F_BODY && e.nrcpts > 0 &&
+		    e.bounce_domain == NULL)
 			want = F_RCPT;
 		if (f != want)
 			goto fail;

@@ -20,6 +20,8 @@
  *   from    envelope sender as received, "" for <> (once)
  *   flags   decimal bit set: 1 = 8BITMIME, 2 = SMTPUTF8 (once)
  *   rcpt    a recipient (one or more, in order)
+ *   bounce  the bounce domain of the VERP envelope senders (optional, once;
+ *           absent: deliver with the original MAIL FROM)
  *   body    the message, CRLF line ends, not dot-stuffed (once)
  *   end
  *
@@ -48,6 +50,7 @@ struct envelope {
 	unsigned flags;
 	char	**rcpts;
 	size_t	 nrcpts;
+	char	*bounce_domain;	/* NULL: no VERP rewriting */
 };
 
 /* Frees the strings and the rcpts array; the struct itself is the

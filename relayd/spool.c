@@ -50,6 +50,7 @@ struct spool_commit {
 	struct spool_commit	*next;
 	char			 id[ENVELOPE_ID_MAX + 1];
 	struct buf		 head;
+	struct buf		 prefix;	/* header fields added */
 	struct buf		 body;
 	spool_commit_cb		 cb;
 	void			*arg;
@@ -453,6 +454,7 @@ spool_free(struct spool *sp)
 	for (c = sp->head; c != NULL; c = next) {
 		next = c->next;
 		buf_clear(&c->head);
+		buf_clear(&c->prefix);
 		buf_clear(&c->body);
 		free(c);
 	}
@@ -517,7 +519,15 @@ struct spool_commit *
 spool_commit(struct spool *sp, const struct envelope *env, struct buf *body,
     spool_commit_cb cb, void *arg)
 {
+	return spool_commit_prefixed(sp, env, NULL, body, cb, arg);
+}
+
+struct spool_commit *
+spool_commit_prefixed(struct spool *sp, const struct envelope *env,
+    struct buf *prefix, struct buf *body, spool_commit_cb cb, void *arg)
+{
 	struct spool_commit	*c;
+	size_t			 plen = prefix != NULL ? prefix->len : 0;
 
 	if (!spool_id_ok(env->id) || (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -527,12 +537,15 @@ spool_commit(struct spool *sp, const struct envelope *env, struct buf *body,
 	c->arg = arg;
 	c->status = -1;
 	buf_init(&c->head, SPOOL_HEAD_MAX);
+	buf_init(&c->prefix, 0);
 	buf_init(&c->body, 0);
-	if (envelope_write_head(env, body->len, &c->head) == -1) {
+	if (envelope_write_head(env, plen + body->len, &c->head) == -1) {
 		buf_clear(&c->head);
 		free(c);
 		return NULL;
 	}
+	if (prefix != NULL)
+		buf_move(&c->prefix, prefix);
 	buf_move(&c->body, body);
 	pthread_mutex_lock(&sp->mtx);
 	if (sp->tail)
@@ -552,6 +565,8 @@ spool_commit(struct spool *sp, const struct envelope *env, struct buf *body,
 		sp->tail = prev;
 		pthread_mutex_unlock(&sp->mtx);
 		buf_move(body, &c->body);
+		if (prefix != NULL)
+			buf_move(prefix, &c->prefix);
 		buf_clear(&c->head);
 		free(c);
 		return NULL;
@@ -598,12 +613,13 @@ spool_writev_all(int fd, struct iovec *iov, int iovcnt)
 static int
 spool_write_one(struct spool *sp, struct spool_commit *c)
 {
-	struct iovec	 iov[3];
+	struct iovec	 iov[4];
 	struct buf	 tail;
 	int		 fd, rc = -1, e;
 
 	buf_init(&tail, 128);
-	if (envelope_write_tail(c->head.len + c->body.len, &tail) == -1) {
+	if (envelope_write_tail(c->head.len + c->prefix.len + c->body.len,
+	    &tail) == -1) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -618,11 +634,13 @@ spool_write_one(struct spool *sp, struct spool_commit *c)
 	c->written = 1;
 	iov[0].iov_base = c->head.data;
 	iov[0].iov_len = c->head.len;
-	iov[1].iov_base = c->body.data;
-	iov[1].iov_len = c->body.len;
-	iov[2].iov_base = tail.data;
-	iov[2].iov_len = tail.len;
-	if (spool_writev_all(fd, iov, 3) == -1)
+	iov[1].iov_base = c->prefix.data;
+	iov[1].iov_len = c->prefix.len;
+	iov[2].iov_base = c->body.data;
+	iov[2].iov_len = c->body.len;
+	iov[3].iov_base = tail.data;
+	iov[3].iov_len = tail.len;
+	if (spool_writev_all(fd, iov, 4) == -1)
 		goto out;
 	if (sp->flush == SPOOL_FLUSH_FDATASYNC && fdatasync(fd) == -1)
 		goto out;
@@ -681,6 +699,7 @@ spool_batch_work(struct worker_job *j)
 		}
 		/* The bytes are in the file (or lost): free them now. */
 		buf_clear(&c->body);
+		buf_clear(&c->prefix);
 		buf_clear(&c->head);
 	}
 	if (ok > 0 && sp->flush == SPOOL_FLUSH_SYNCFS &&

@@ -72,6 +72,14 @@ void	spool_set_flush(struct spool *, enum spool_flush);
 typedef void (*spool_commit_cb)(int status, const char *id, void *arg);
 struct spool_commit *spool_commit(struct spool *, const struct envelope *env,
 	    struct buf *body, spool_commit_cb cb, void *arg);
+/*
+ * The same, with header fields to put before the body (the DKIM-Signature,
+ * Received and added fields): the message stored is prefix then body, and
+ * neither is copied.  Both buffers' contents are taken.
+ */
+struct spool_commit *spool_commit_prefixed(struct spool *,
+	    const struct envelope *, struct buf *prefix, struct buf *body,
+	    spool_commit_cb cb, void *arg);
 /* The owner is going away: cb will not be called; the commit still ends
  * (and the message is queued if it succeeds). */
 void	spool_commit_detach(struct spool_commit *);

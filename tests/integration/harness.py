@@ -59,6 +59,39 @@ def sh(cmd):
 
 
 _CERT_CACHE = {}
+_KEY_CACHE = {}
+# DKIM TXT records of the keys made by make_dkim_key(), by DNS name.
+DKIM_TXT = {}
+
+
+def make_dkim_key(d, domain, alg="rsa", selector=None):
+    """A DKIM private key for domain in d (made once per process and
+    domain); returns (selector, path).  Its TXT record goes into DKIM_TXT
+    under SELECTOR._domainkey.DOMAIN."""
+    selector = selector or {"rsa": "r2026", "ed25519": "e2026"}[alg]
+    k = (domain, alg, selector)
+    if k not in _KEY_CACHE:
+        kd = tempfile.mkdtemp(prefix="relayd-key-")
+        path = f"{kd}/key.pem"
+        if alg == "rsa":
+            sh(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                "rsa_keygen_bits:2048", "-out", path])
+        else:
+            sh(["openssl", "genpkey", "-algorithm", "ED25519", "-out", path])
+        der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout",
+                              "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        if alg == "rsa":
+            txt = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        else:
+            txt = "v=DKIM1; k=ed25519; p=" + base64.b64encode(der[-32:]).decode()
+        _KEY_CACHE[k] = (path, txt)
+    path, txt = _KEY_CACHE[k]
+    DKIM_TXT[f"{selector}._domainkey.{domain}"] = txt
+    out = f"{d}/{domain}.{selector}.pem"
+    shutil.copy(path, out)
+    os.chmod(out, 0o600)
+    return selector, out
 
 
 def make_cert(d, cn="relay.test"):
@@ -117,8 +150,13 @@ class Relayd:
                              "insecure_auth": "yes"},
             "tls": {"certificate": f"{d}/tls.crt", "key": f"{d}/tls.key"},
             "users": {"file": f"{d}/users"},
-            "domain own-domain.com": {"bounce_domain": "bounces.own-domain.com"},
-            "domain tenant-b.net": {"bounce_domain": "bounces.tenant-b.net"},
+            "domain own-domain.com": {
+                "bounce_domain": "bounces.own-domain.com",
+                "dkim": ["%s:%s" % make_dkim_key(d, "own-domain.com", "rsa"),
+                         "%s:%s" % make_dkim_key(d, "own-domain.com", "ed25519")]},
+            "domain tenant-b.net": {
+                "bounce_domain": "bounces.tenant-b.net",
+                "dkim": ["%s:%s" % make_dkim_key(d, "tenant-b.net", "rsa")]},
             "delivery": {"mode": mode, "capture_dir": self.capture},
             "queue": {"retry_min": "1s", "retry_max": "5s", "max_age": "1h"},
         }

@@ -9,7 +9,7 @@ import os
 import subprocess
 import unittest
 
-from harness import RELAYCTL, RELAYD, Relayd, main, sh
+from harness import RELAYCTL, RELAYD, Relayd, main, make_dkim_key, sh
 
 
 def line_of(path, text):
@@ -132,8 +132,18 @@ class ConfigCheck(unittest.TestCase):
         r = check(h)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_domain_without_key(self):
+        h = self.harness(raw_extra="[domain third.org]\n")
+        n = line_of(h.conf, "[domain third.org]")
+        self.assertBad(h, f"{h.conf}:{n}: [domain third.org] dkim: missing; "
+                       "every sending domain needs at least one "
+                       "SELECTOR:KEYFILE")
+
     def test_public_suffix_domain(self):
-        h = self.harness(raw_extra="[domain co.uk]\n")
+        h = self.harness()
+        sel, key = make_dkim_key(h.dir, "co.uk")
+        with open(h.conf, "a") as f:
+            f.write(f"[domain co.uk]\ndkim = {sel}:{key}\n")
         n = line_of(h.conf, "[domain co.uk]")
         self.assertBad(h, f"{h.conf}:{n}: [domain co.uk] bounce_domain: "
                        "co.uk is a public suffix")

@@ -264,7 +264,10 @@ static const struct tcase cases[] = {
 	    "canonicalization = relaxed\n", 0,
 	    ":4: [domain example.com] canonicalization: \"relaxed\": expected" },
 	{ "signature_lifetime 0", BASE "[domain example.com]\n"
-	    "signature_lifetime = 0\n", 1, NULL },
+	    "dkim = s:/k.pem\nsignature_lifetime = 0\n", 1, NULL },
+	{ "domain without dkim", BASE "[domain example.com]\n"
+	    "bounce_domain = b.example.com\n", 0,
+	    ":3: [domain example.com] dkim: missing; every sending domain" },
 	{ "signature_lifetime 10m", BASE "[domain example.com]\n"
 	    "signature_lifetime = 10m\n", 0, "expected a duration 0 or" },
 	{ "bounce_domain bad", BASE "[domain example.com]\n"
@@ -309,7 +312,7 @@ static const struct tcase cases[] = {
 	{ "long section name", BASE "[domain "
 	    "a-rather-long-domain-name-that-inih-would-cut.example.com]\n"
 	    "bounce_domain = b.a-rather-long-domain-name-that-inih-would-cut."
-	    "example.com\n", 1, NULL },
+	    "example.com\ndkim = s:/k.pem\n", 1, NULL },
 };
 
 static int
@@ -465,20 +468,21 @@ values(void)
 	    "signature_lifetime = 7d\n"		/* 19 */
 	    "[domain other.org]\n"		/* 20 */
 	    "bounce_domain = BOUNCE.other.org\n"	/* 21 */
-	    "[limits]\n"			/* 22 */
-	    "message_size = 10m\n"		/* 23 */
-	    "bare_newlines = normalize\n"	/* 24 */
-	    "command_timeout = 2m\n"		/* 25 */
-	    "[tls]\n"				/* 26 */
-	    "min_version = 1.3\n"		/* 27 */
-	    "[delivery]\n"			/* 28 */
-	    "mode = capture\n"			/* 29 */
-	    "tls = verify\n"			/* 30 */
-	    "mx_port = 2525\n"			/* 31 */
-	    "capture_dir = /tmp/cap\n"		/* 32 */
-	    "[queue]\n"				/* 33 */
-	    "retry_min = 1s\n"			/* 34 */
-	    "retry_max = 5s\n";			/* 35 */
+	    "dkim = o:/k/o.pem\n"		/* 22 */
+	    "[limits]\n"			/* 23 */
+	    "message_size = 10m\n"		/* 24 */
+	    "bare_newlines = normalize\n"	/* 25 */
+	    "command_timeout = 2m\n"		/* 26 */
+	    "[tls]\n"				/* 27 */
+	    "min_version = 1.3\n"		/* 28 */
+	    "[delivery]\n"			/* 29 */
+	    "mode = capture\n"			/* 30 */
+	    "tls = verify\n"			/* 31 */
+	    "mx_port = 2525\n"			/* 32 */
+	    "capture_dir = /tmp/cap\n"		/* 33 */
+	    "[queue]\n"				/* 34 */
+	    "retry_min = 1s\n"			/* 35 */
+	    "retry_max = 5s\n";			/* 36 */
 	const struct config_domain	*d;
 	struct config			*cfg;
 	char				*msg;
@@ -532,8 +536,8 @@ values(void)
 	    cfg->delivery_tls == DELIVERY_TLS_VERIFY && cfg->mx_port == 2525 &&
 	    strcmp(cfg->capture_dir, "/tmp/cap") == 0, "delivery values");
 	ok(cfg->retry_min == 1 && cfg->retry_max == 5, "queue values");
-	ok(config_key_line(cfg, "tls", "min_version") == 27 &&
-	    config_key_line(cfg, "tls", "certificate") == 26 &&
+	ok(config_key_line(cfg, "tls", "min_version") == 28 &&
+	    config_key_line(cfg, "tls", "certificate") == 27 &&
 	    config_key_line(cfg, "domain other.org", "bounce_domain") == 21 &&
 	    config_key_line(cfg, "users", "file") == 0,
 	    "config_key_line");

@@ -43,6 +43,10 @@ env_equal(const struct envelope *a, const struct envelope *b)
 	    strcmp(a->mail_from, b->mail_from) != 0 ||
 	    a->flags != b->flags || a->nrcpts != b->nrcpts)
 		return 0;
+	if ((a->bounce_domain == NULL) != (b->bounce_domain == NULL) ||
+	    (a->bounce_domain != NULL &&
+	    strcmp(a->bounce_domain, b->bounce_domain) != 0))
+		return 0;
 	for (i = 0; i < a->nrcpts; i++)
 		if (strcmp(a->rcpts[i], b->rcpts[i]) != 0)
 			return 0;
@@ -105,6 +109,8 @@ test_round_trips(void)
 		env_fill(&a, "0123456789abcdef", c->from, c->rcpts, c->nrcpts);
 		free(a.helo);
 		a.helo = strdup(c->helo);
+		if (i % 2 == 1)
+			a.bounce_domain = strdup("bounces.own-domain.com");
 		buf_init(&out, 1 << 20);
 		ok(envelope_serialize(&a, c->body, bl, &out) == 0,
 		    "%s: serialize", c->name);
@@ -161,6 +167,14 @@ static const struct raw_case raw_cases[] = {
 	    "id 4\nABCD\ntime 1\n7\nuser 0\n\nclient 1\nc\n"
 	    "helo 1\nh\nfrom 0\n\nflags 1\n0\nnew 0\n\n"
 	    "rcpt 1\nr\nbody 2\nhi\nend 3\n117\n", 1 },
+	{ "bounce after rcpt", ENV_HEAD "rcpt 1\nr\nbounce 5\nb.c.d\n"
+	    "body 2\nhi\nend 3\n114\n", 1 },
+	{ "bounce before rcpt", ENV_HEAD "bounce 5\nb.c.d\nrcpt 1\nr\n"
+	    "body 2\nhi\nend 3\n114\n", 0 },
+	{ "rcpt after bounce", ENV_HEAD "rcpt 1\nr\nbounce 5\nb.c.d\n"
+	    "rcpt 1\nr\nbody 2\nhi\nend 3\n123\n", 0 },
+	{ "bounce twice", ENV_HEAD "rcpt 1\nr\nbounce 1\nb\nbounce 1\nb\n"
+	    "body 2\nhi\nend 3\n119\n", 0 },
 	{ "bad magic", "RELAYD-SPOOL 2\nid 4\nABCD\n", 0 },
 	{ "empty file", "", 0 },
 	{ "magic only", M, 0 },
