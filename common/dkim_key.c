@@ -96,27 +96,25 @@ dkim_key_check(EVP_PKEY *pk, int allow_weak, struct dkim_key_info *info,
 	} else if (id == EVP_PKEY_RSA) {
 		info->alg = DKIM_ALG_RSA_SHA256;
 		/* RFC 8301 3.2: under 1024 bits never; 2048 recommended. */
-		if (bits < DKIM_RSA_MIN_BITS) {
-			seterr(err, errlen, "RSA key of %d bits is refused "
-			    "(minimum %d, RFC 8301)", bits, DKIM_RSA_MIN_BITS);
-			return -1;
-		}
-		if (bits < DKIM_RSA_GOOD_BITS && !allow_weak) {
-			seterr(err, errlen, "RSA key of %d bits is too weak "
-			    "(minimum %d unless weak keys are allowed)", bits,
-			    DKIM_RSA_GOOD_BITS);
+		/* The texts are those of relayd -t (relayd/check.c). */
+		if (bits < DKIM_RSA_MIN_BITS ||
+		    (bits < DKIM_RSA_GOOD_BITS && !allow_weak)) {
+			seterr(err, errlen, "RSA key of %d bits; at least %d "
+			    "needed%s", bits, DKIM_RSA_GOOD_BITS,
+			    bits >= DKIM_RSA_MIN_BITS ?
+			    " (or allow_weak_key = yes)" : "");
 			return -1;
 		}
 		if (bits > DKIM_RSA_MAX_BITS) {
-			seterr(err, errlen, "RSA key of %d bits is too large "
-			    "(verifiers need only take %d, RFC 8301)", bits,
+			seterr(err, errlen, "RSA key of %d bits; at most %d "
+			    "(what verifiers must take, RFC 8301)", bits,
 			    DKIM_RSA_MAX_BITS);
 			return -1;
 		}
 	} else {
 		tn = EVP_PKEY_get0_type_name(pk);
-		seterr(err, errlen, "unsupported key type %s (RSA or Ed25519 "
-		    "only)", tn != NULL ? tn : "?");
+		seterr(err, errlen, "neither an RSA nor an Ed25519 key (%s)",
+		    tn != NULL ? tn : "?");
 		return -1;
 	}
 	/* The public half must match the private half. */
@@ -157,8 +155,7 @@ dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,
 
 	*keyp = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		seterr(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
@@ -200,11 +197,11 @@ dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,
 	ERR_clear_error();
 	if (pk == NULL) {
 		if (memmem(data, len, "ENCRYPTED", 9) != NULL)
-			seterr(err, errlen, "%s: encrypted keys are not "
-			    "supported", path);
+			seterr(err, errlen, "%s: not a PEM private key "
+			    "(encrypted keys are not supported)", path);
 		else
-			seterr(err, errlen, "%s: no PEM private key (PKCS#1 or "
-			    "PKCS#8) found", path);
+			seterr(err, errlen, "%s: not a PEM private key",
+			    path);
 		goto done;
 	}
 	if (dkim_key_check(pk, allow_weak, info, err, errlen) == -1) {
