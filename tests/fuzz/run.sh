@@ -6,7 +6,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD=build-fuzz  build directory (relative to the source root)
-#   FUZZ_TARGETS="fuzz_smtp_data ..."  a subset
+#   FUZZ_TARGETS="fuzz_smtp_data ..."  a subset (default: every fuzz_*.c)
 set -eu
 
 secs=${1:-20}
@@ -15,7 +15,11 @@ case $secs in
 esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bdir=$root/${FUZZ_BUILD:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_smtp_cmd fuzz_smtp_data fuzz_envelope fuzz_auth_plain"}
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+	# Every tests/fuzz/fuzz_*.c is a target (tests/fuzz/meson.build).
+	FUZZ_TARGETS=$(cd "$root/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
+fi
+targets=$FUZZ_TARGETS
 
 if [ ! -f "$bdir/build.ninja" ]; then
 	CC=clang meson setup "$bdir" "$root" -Dfuzz=true \
