@@ -1,0 +1,385 @@
+/*
+ * submit: sender policy, added header fields, streaming DKIM signing and
+ * the spool commit of one submitted message.  See submit.h.
+ *
+ * Owns: the signer (until handed to the signing job), the prefix of added
+ * fields, and its pending job or commit, which it detaches when freed.
+ * Limits: the header section as the framer bounds it ([limits]
+ * header_size); at most DKIM_SIGN_MAX_SIGS signatures.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "config.h"
+#include "dkim_keys.h"
+#include "dkim_sign.h"
+#include "log.h"
+#include "sender_policy.h"
+#include "spool.h"
+#include "submit.h"
+#include "users.h"
+#include "worker.h"
+
+#define SUBMIT_HELO_MAX	64	/* HELO name as shown in Received */
+
+struct sign_job {
+	struct worker_job	 job;
+	struct submit		*sub;		/* NULL: owner gone */
+	struct dkim_sign	*signer;
+	struct buf		 sigs;
+	int			 rc;
+	char			 err[DKIM_ERR_LEN];
+};
+
+struct submit {
+	struct submit_params		 p;
+	char				 id[ENVELOPE_ID_MAX + 1];
+	char				 helo[SUBMIT_HELO_MAX + 1];
+	char				 client[64];
+	char				 proto[16];
+	int				 header_seen;
+	int				 refused;
+	struct policy_verdict		 v;
+	const struct config_domain	*dom;
+	struct dkim_sign		*signer;
+	size_t				 fed;		/* message bytes signed */
+	struct buf			 added;		/* Message-ID, Date */
+	struct sign_job			*job;
+	struct spool_commit		*commit;
+	struct envelope			 env;
+	struct buf			 body;
+	submit_cb			 cb;
+	void				*arg;
+};
+
+static void	submit_commit_done(int, const char *, void *);
+
+struct submit *
+submit_new(const struct submit_params *p)
+{
+	struct submit	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->p = *p;
+	snprintf(s->id, sizeof(s->id), "%s", p->id);
+	snprintf(s->client, sizeof(s->client), "%s", p->client);
+	snprintf(s->proto, sizeof(s->proto), "%s", p->proto);
+	/* The HELO name is peer text: letters, digits and .-:[] only. */
+	{
+		size_t	 i, j = 0;
+
+		for (i = 0; p->helo[i] != '\0' && j < SUBMIT_HELO_MAX; i++) {
+			unsigned char c = (unsigned char)p->helo[i];
+
+			if (isalnum(c) || strchr(".-:[]", c) != NULL)
+				s->helo[j++] = (char)c;
+			else
+				s->helo[j++] = '?';
+		}
+		s->helo[j] = '\0';
+		if (j == 0)
+			snprintf(s->helo, sizeof(s->helo), "unknown");
+	}
+	buf_init(&s->added, 4096);
+	buf_init(&s->body, 0);
+	s->v.grant = -1;
+	return s;
+}
+
+static void
+sign_job_free(struct sign_job *j)
+{
+	dkim_sign_free(j->signer);
+	buf_clear(&j->sigs);
+	free(j);
+}
+
+void
+submit_free(struct submit *s)
+{
+	if (s == NULL)
+		return;
+	if (s->job != NULL)
+		s->job->sub = NULL;	/* its done() frees it */
+	if (s->commit != NULL)
+		spool_commit_detach(s->commit);
+	dkim_sign_free(s->signer);
+	buf_clear(&s->added);
+	buf_clear(&s->body);
+	envelope_clear(&s->env);
+	free(s);
+}
+
+/* Does the header section hold a field of this name (any case, white
+ * space before the colon allowed)? */
+static int
+header_has(const char *h, size_t len, const char *name)
+{
+	size_t	 nlen = strlen(name), i = 0, k;
+
+	while (i < len) {
+		if (h[i] == '\r')	/* the empty line */
+			return 0;
+		if (h[i] != ' ' && h[i] != '\t' && len - i > nlen &&
+		    strncasecmp(h + i, name, nlen) == 0) {
+			k = i + nlen;
+			while (k < len && (h[k] == ' ' || h[k] == '\t'))
+				k++;
+			if (k < len && h[k] == ':')
+				return 1;
+		}
+		while (i < len && h[i] != '\n')
+			i++;
+		i++;
+	}
+	return 0;
+}
+
+static void
+rfc5322_date(time_t t, char *out, size_t cap)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+static void
+submit_refuse(struct submit *s, int code, const char *status,
+    const char *text)
+{
+	s->refused = 1;
+	s->v.code = code;
+	snprintf(s->v.status, sizeof(s->v.status), "%s", status);
+	snprintf(s->v.text, sizeof(s->v.text), "%s", text);
+	dkim_sign_free(s->signer);
+	s->signer = NULL;
+}
+
+/* The header section is complete: policy, added fields, the signer. */
+static int
+submit_headers(struct submit *s, const char *msg, size_t len)
+{
+	struct sender_headers		*sh;
+	struct dkim_sign_params		 sp[DKIM_SIGN_MAX_SIGS];
+	EVP_PKEY *const			*keys;
+	const struct config_domain	*d;
+	char				 date[64], err[DKIM_ERR_LEN];
+	unsigned char			 rnd[6];
+	size_t				 i, n;
+	int				 rc;
+
+	s->header_seen = 1;
+	if ((sh = malloc(sizeof(*sh))) == NULL) {
+		submit_refuse(s, 451, "4.3.0", "Error: out of memory");
+		return -1;
+	}
+	rc = sender_policy_headers(s->p.cf, s->p.user, msg, len, s->p.utf8,
+	    sh, &d, &s->v);
+	if (rc == -1) {
+		char	 esc[LOG_ESCAPE_SIZE];
+
+		log_escape(esc, sizeof(esc), s->v.text, strlen(s->v.text));
+		log_info(s->id, "policy_refused user=%s code=%d status=%s "
+		    "reason=%s", s->p.user->name, s->v.code, s->v.status, esc);
+		s->refused = 1;
+		free(sh);
+		return -1;
+	}
+	s->dom = d;
+	if (!header_has(msg, len, "Message-ID")) {
+		RAND_bytes(rnd, sizeof(rnd));
+		buf_appendf(&s->added, "Message-ID: <%s.%02x%02x%02x%02x%02x"
+		    "%02x@%s>\r\n", s->id, rnd[0], rnd[1], rnd[2], rnd[3],
+		    rnd[4], rnd[5], sh->f[MAILBOX_FROM].mb.domain);
+	}
+	if (!header_has(msg, len, "Date")) {
+		rfc5322_date(s->p.now, date, sizeof(date));
+		buf_appendf(&s->added, "Date: %s\r\n", date);
+	}
+	free(sh);
+
+	keys = dkim_keys_of(s->p.keys, s->p.cf, d);
+	n = d->ndkim < DKIM_SIGN_MAX_SIGS ? d->ndkim : DKIM_SIGN_MAX_SIGS;
+	if (keys == NULL || n == 0) {
+		submit_refuse(s, 451, "4.3.5", "Error: no signing key loaded");
+		return -1;
+	}
+	memset(sp, 0, sizeof(sp));
+	for (i = 0; i < n; i++) {
+		sp[i].domain = d->name;
+		sp[i].selector = d->dkim[i].selector;
+		sp[i].key = keys[i];
+		sp[i].canon_header = d->canon_header;
+		sp[i].canon_body = d->canon_body;
+		sp[i].timestamp = s->p.now;
+		sp[i].lifetime = d->signature_lifetime;
+		sp[i].query_tag = 0;
+	}
+	if ((s->signer = dkim_sign_new(sp, n, err, sizeof(err))) == NULL ||
+	    dkim_sign_feed(s->signer, s->added.data, s->added.len) == -1) {
+		log_error(s->id, "dkim_setup_failed domain=%s error=\"%s\"",
+		    d->name, s->signer ? dkim_sign_error(s->signer) : err);
+		submit_refuse(s, 451, "4.3.0", "Error: cannot sign the "
+		    "message");
+		return -1;
+	}
+	return 0;
+}
+
+int
+submit_data(struct submit *s, const char *msg, size_t len, int header_done)
+{
+	if (s->refused)
+		return -1;
+	if (!s->header_seen) {
+		if (!header_done)
+			return 0;
+		if (submit_headers(s, msg, len) == -1)
+			return -1;
+	}
+	if (len > s->fed) {
+		if (dkim_sign_feed(s->signer, msg + s->fed, len - s->fed) ==
+		    -1) {
+			log_error(s->id, "dkim_feed_failed error=\"%s\"",
+			    dkim_sign_error(s->signer));
+			submit_refuse(s, 451, "4.3.0", "Error: cannot sign the "
+			    "message");
+			return -1;
+		}
+		s->fed = len;
+	}
+	return 0;
+}
+
+static void
+submit_reply(struct submit *s, int code, const char *status,
+    const char *text)
+{
+	submit_cb	 cb = s->cb;
+
+	s->cb = NULL;
+	if (cb != NULL)
+		cb(s->arg, code, status, text);
+}
+
+static void
+sign_work(struct worker_job *wj)
+{
+	struct sign_job	*j = (struct sign_job *)wj;
+
+	if (dkim_sign_end_body(j->signer) == -1 ||
+	    dkim_sign_result(j->signer, &j->sigs) == -1) {
+		snprintf(j->err, sizeof(j->err), "%s",
+		    dkim_sign_error(j->signer));
+		j->rc = -1;
+	}
+}
+
+/* Received: RFC 5321 4.4, with the protocol names of RFC 3848. */
+static int
+submit_received(struct submit *s, struct buf *out)
+{
+	char	 date[64];
+
+	rfc5322_date(s->p.now, date, sizeof(date));
+	if (s->p.cf->received_show_client)
+		return buf_appendf(out, "Received: from %s (%s [%s])\r\n"
+		    "\tby %s (relayd) with %s id %s;\r\n\t%s\r\n", s->helo,
+		    s->helo, s->client, s->p.cf->hostname, s->proto, s->id,
+		    date);
+	return buf_appendf(out, "Received: by %s (relayd) with %s id %s;\r\n"
+	    "\t%s\r\n", s->p.cf->hostname, s->proto, s->id, date);
+}
+
+static void
+sign_done(struct worker_job *wj)
+{
+	struct sign_job	*j = (struct sign_job *)wj;
+	struct submit	*s = j->sub;
+	struct buf	 prefix;
+
+	if (s == NULL) {
+		sign_job_free(j);
+		return;
+	}
+	s->job = NULL;
+	if (j->rc == -1) {
+		log_error(s->id, "dkim_sign_failed domain=%s error=\"%s\"",
+		    s->dom->name, j->err);
+		sign_job_free(j);
+		submit_reply(s, 451, "4.3.0", "Error: cannot sign the message");
+		return;
+	}
+	buf_init(&prefix, SIZE_MAX);
+	if (buf_append(&prefix, j->sigs.data, j->sigs.len) == -1 ||
+	    submit_received(s, &prefix) == -1 ||
+	    buf_append(&prefix, s->added.data, s->added.len) == -1) {
+		buf_clear(&prefix);
+		sign_job_free(j);
+		submit_reply(s, 451, "4.3.0", "Error: out of memory");
+		return;
+	}
+	sign_job_free(j);
+	if ((s->env.bounce_domain = strdup(s->dom->bounce_domain)) == NULL ||
+	    (s->commit = spool_commit_prefixed(s->p.spool, &s->env, &prefix,
+	    &s->body, submit_commit_done, s)) == NULL) {
+		buf_clear(&prefix);
+		submit_reply(s, 451, "4.3.0", "Error: queue file write error");
+		return;
+	}
+	buf_clear(&prefix);
+}
+
+static void
+submit_commit_done(int status, const char *id, void *arg)
+{
+	struct submit	*s = arg;
+	char		 text[64];
+
+	s->commit = NULL;
+	if (status != 0) {
+		submit_reply(s, 451, "4.3.0", "Error: queue file write error");
+		return;
+	}
+	snprintf(text, sizeof(text), "Ok: queued as %s", id);
+	submit_reply(s, 250, "2.0.0", text);
+}
+
+void
+submit_finish(struct submit *s, struct envelope *env, struct buf *body,
+    submit_cb cb, void *arg)
+{
+	struct sign_job	*j;
+
+	s->cb = cb;
+	s->arg = arg;
+	s->env = *env;
+	memset(env, 0, sizeof(*env));
+	buf_move(&s->body, body);
+	/* Whatever the framer gave since the last call; a message without
+	 * an empty line is all header section. */
+	submit_data(s, s->body.data ? s->body.data : "", s->body.len, 1);
+	if (s->refused) {
+		submit_reply(s, s->v.code, s->v.status, s->v.text);
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		submit_reply(s, 451, "4.3.0", "Error: out of memory");
+		return;
+	}
+	j->job.work = sign_work;
+	j->job.done = sign_done;
+	j->sub = s;
+	j->signer = s->signer;
+	s->signer = NULL;
+	buf_init(&j->sigs, 64 * 1024);
+	s->job = j;
+	worker_submit(s->p.workers, &j->job);
+}
