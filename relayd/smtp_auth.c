@@ -148,6 +148,30 @@ auth_text_ok(const char *p, size_t n)
 	    memchr(p, '\n', n) == NULL;
 }
 
+/* The authcid of a PLAIN response that failed to decode strictly, for the
+ * log line only; "" when there is none. */
+static void
+auth_plain_name(const char *resp, size_t n, char *out, size_t cap)
+{
+	char	*d, *nul1, *nul2;
+	size_t	 len;
+
+	out[0] = '\0';
+	if ((d = malloc(AUTH_PASS_MAX)) == NULL)
+		return;
+	if (base64_decode(resp, n, d, AUTH_PASS_MAX, &len) == 0 &&
+	    (nul1 = memchr(d, '\0', len)) != NULL &&
+	    (nul2 = memchr(nul1 + 1, '\0', len - (nul1 + 1 - d))) != NULL) {
+		len = nul2 - (nul1 + 1);
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(out, nul1 + 1, len);
+		out[len] = '\0';
+	}
+	explicit_bzero(d, AUTH_PASS_MAX);
+	free(d);
+}
+
 static void
 smtp_auth_plain(struct smtp_session *s, const char *resp, size_t n)
 {
@@ -171,8 +195,11 @@ smtp_auth_plain(struct smtp_session *s, const char *resp, size_t n)
 		return;
 	}
 	if (rc != 0) {
+		/* Malformed: log the authentication identity if there is one
+		 * (escaped by smtp_auth_fail), never the password. */
+		auth_plain_name(resp, n, a->user, sizeof(a->user));
+		smtp_auth_fail(s, a->user, AUTH_MECH_PLAIN);
 		auth_job_free(a);
-		smtp_auth_fail(s, "", AUTH_MECH_PLAIN);
 		return;
 	}
 	smtp_auth_check(s, a);
