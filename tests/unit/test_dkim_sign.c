@@ -1566,7 +1566,7 @@ test_timing(void)
 	const size_t		 total = 20u << 20, chunk = 64 * 1024;
 	struct costs		 rc, ec;
 	double			 rsa_msg, ed_msg, os_rsa, os_ed;
-	double			 t0, t, best = 1e9;
+	double			 t0, t1 = 0, t, best = 1e9, mib = 1e9;
 	size_t			 nm, i, off, col;
 	int			 rep;
 
@@ -1614,8 +1614,14 @@ test_timing(void)
 		s = dkim_sign_new(p, 2, err, sizeof(err));
 		dkim_sign_feed(s, HDRS "\r\n", strlen(HDRS) + 2);
 		t0 = now();
-		for (off = 0; off < total; off += chunk)
+		for (off = 0; off < total; off += chunk) {
+			if (off % (1u << 20) == 0)
+				t1 = now();
 			dkim_sign_body(s, body + off, chunk);
+			if ((off + chunk) % (1u << 20) == 0 &&
+			    now() - t1 < mib)
+				mib = now() - t1;
+		}
 		dkim_sign_end_body(s);
 		t = now() - t0;
 		if (t < best)
@@ -1625,8 +1631,9 @@ test_timing(void)
 		dkim_sign_free(s);
 	}
 	printf("# body hash through the signer, 20 MiB plain text, relaxed, "
-	    "RSA + Ed25519 sharing one pass: %.0f MB/s (%.1f ms incl. both "
-	    "signatures)\n", total / best / 1e6, best * 1e3);
+	    "RSA + Ed25519 sharing one pass: %.0f MB/s whole pass (%.1f ms "
+	    "incl. both signatures), best single MiB %.0f MB/s\n",
+	    total / best / 1e6, best * 1e3, 1048576 / mib / 1e6);
 	ok(total / best > 100e6, "20 MiB body signed at over 100 MB/s");
 	free(body);
 	buf_clear(&out);
