@@ -155,15 +155,15 @@ dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,
 
 	*keyp = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		seterr(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
+		seterr(err, errlen, "not a regular file");
 		goto done;
 	}
 	if (st.st_size > DKIM_KEY_FILE_MAX) {
-		seterr(err, errlen, "%s: too large for a key file", path);
+		seterr(err, errlen, "too large for a key file");
 		goto done;
 	}
 	loose = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
@@ -176,16 +176,14 @@ dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
-			seterr(err, errlen, "%s: read: %s", path,
-			    strerror(errno));
+			seterr(err, errlen, "read: %s", strerror(errno));
 			goto done;
 		}
 		if (r == 0)
 			break;
 		len += r;
 		if (len > DKIM_KEY_FILE_MAX) {
-			seterr(err, errlen, "%s: too large for a key file",
-			    path);
+			seterr(err, errlen, "too large for a key file");
 			goto done;
 		}
 	}
@@ -197,21 +195,14 @@ dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,
 	ERR_clear_error();
 	if (pk == NULL) {
 		if (memmem(data, len, "ENCRYPTED", 9) != NULL)
-			seterr(err, errlen, "%s: not a PEM private key "
-			    "(encrypted keys are not supported)", path);
+			seterr(err, errlen, "not a PEM private key "
+			    "(encrypted keys are not supported)");
 		else
-			seterr(err, errlen, "%s: not a PEM private key",
-			    path);
+			seterr(err, errlen, "not a PEM private key");
 		goto done;
 	}
-	if (dkim_key_check(pk, allow_weak, info, err, errlen) == -1) {
-		/* Prefix the path without losing the reason. */
-		char	 why[DKIM_ERR_LEN];
-
-		snprintf(why, sizeof(why), "%s", err != NULL ? err : "");
-		seterr(err, errlen, "%s: %s", path, why);
+	if (dkim_key_check(pk, allow_weak, info, err, errlen) == -1)
 		goto done;
-	}
 	info->loose_mode = loose;
 	*keyp = pk;
 	pk = NULL;

@@ -53,10 +53,11 @@ int	dkim_key_check(EVP_PKEY *, int allow_weak, struct dkim_key_info *info,
 /*
  * Load the PEM private key in path and apply the policy.  Returns 0 and
  * sets *keyp (the caller owns it: EVP_PKEY_free) and info, or -1 with a
- * reason in err, worded as relayd -t words it: "PATH: No such file or
- * directory", "PATH: not a PEM private key", "PATH: RSA key of 1024 bits;
- * at least 2048 needed (or allow_weak_key = yes)", "PATH: neither an RSA
- * nor an Ed25519 key (EC)".  info->loose_mode tells that the file is
+ * reason in err, without the path (the caller prefixes "PATH: " with its
+ * own context), worded as relayd -t words it: "No such file or
+ * directory", "not a PEM private key", "RSA key of 1024 bits; at least
+ * 2048 needed (or allow_weak_key = yes)", "neither an RSA nor an Ed25519
+ * key (EC)".  info->loose_mode tells that the file is
  * readable by group or others: the caller warns, the key is still loaded.
  */
 int	dkim_key_load(const char *path, int allow_weak, EVP_PKEY **keyp,

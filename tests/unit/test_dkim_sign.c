@@ -706,12 +706,12 @@ test_keys(void)
 	    err);
 
 	ok(load("rsa512.pem", 1, &ki, err, sizeof(err)) == -1 &&
-	    strstr(err, "RSA key of 512 bits; at least 2048 needed") !=
-	    NULL && strstr(err, "allow_weak_key") == NULL,
+	    strcmp(err, "RSA key of 512 bits; at least 2048 needed") ==
+	    0,
 	    "RSA 512 refused even with allow_weak (%s)", err);
 	ok(load("rsa1024.pem", 0, &ki, err, sizeof(err)) == -1 &&
-	    strstr(err, "rsa1024.pem: RSA key of 1024 bits; at least 2048 "
-	    "needed (or allow_weak_key = yes)") != NULL,
+	    strcmp(err, "RSA key of 1024 bits; at least 2048 needed "
+	    "(or allow_weak_key = yes)") == 0,
 	    "RSA 1024 refused without allow_weak (%s)", err);
 	ok(load("rsa1024.pem", 1, &ki, err, sizeof(err)) == 0 &&
 	    ki.bits == 1024, "RSA 1024 (PKCS#1) accepted with allow_weak");
@@ -729,17 +729,17 @@ test_keys(void)
 	ok(load("ed.pem", 0, &ki, err, sizeof(err)) == 0 && ki.loose_mode ==
 	    0, "generated Ed25519 loads");
 	ok(load("ec.pem", 1, &ki, err, sizeof(err)) == -1 && strstr(err,
-	    ": neither an RSA nor an Ed25519 key (EC)") != NULL,
+	    "neither an RSA nor an Ed25519 key (EC)") == err,
 	    "EC P-256 refused (%s)", err);
 	ok(load("pss.pem", 1, &ki, err, sizeof(err)) == -1,
 	    "RSA-PSS refused (%s)", err);
 	ok(load("garbage.pem", 1, &ki, err, sizeof(err)) == -1 &&
-	    strstr(err, "garbage.pem: not a PEM private key") != NULL,
+	    strstr(err, "not a PEM private key") == err,
 	    "garbage refused (%s)", err);
 	ok(load("empty.pem", 1, &ki, err, sizeof(err)) == -1,
 	    "empty file refused");
 	ok(load("missing.pem", 1, &ki, err, sizeof(err)) == -1 &&
-	    strstr(err, "missing.pem: No such file or directory") != NULL,
+	    strstr(err, "No such file or directory") == err,
 	    "missing file refused (%s)", err);
 	write_key(rsa2048, "enc.pem", 0, "secret", 0600);
 	ok(load("enc.pem", 1, &ki, err, sizeof(err)) == -1 && strstr(err,
