@@ -781,7 +781,7 @@ fill_body(struct smtp_client *c)
 			evbuffer_add(out, "\r\n", 2);
 		evbuffer_add(out, ".\r\n", 3);
 		c->body_done = 1;
-		set_state(c, SMTP_CLIENT_DOT);
+		/* DOT once the output has drained (client_writecb). */
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	}
 }
@@ -995,6 +995,12 @@ handle_reply(struct smtp_client *c)
 		data_reply(c);
 		return;
 	case SMTP_CLIENT_BODY:
+		if (c->body_done) {
+			/* The dot went out before our write callback ran. */
+			set_state(c, SMTP_CLIENT_DOT);
+			dot_reply(c);
+			return;
+		}
 		/* A reply in the middle of the message: take it as final. */
 		fail_reply(c, st == SMTP_STATUS_OK ? SMTP_STATUS_TEMPFAIL : st,
 		    "reply before the end of the message: ");
@@ -1062,8 +1068,13 @@ client_writecb(struct bufferevent *bev, void *arg)
 	struct smtp_client	*c = arg;
 
 	enter(c);
-	if (c->state == SMTP_CLIENT_BODY && c->bev == bev)
-		fill_body(c);
+	if (c->state == SMTP_CLIENT_BODY && c->bev == bev) {
+		if (!c->body_done)
+			fill_body(c);
+		else if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			/* RFC 5321 4.5.3.2.6: the final dot is out. */
+			set_state(c, SMTP_CLIENT_DOT);
+	}
 	leave(c);
 }
 

@@ -114,6 +114,9 @@ class Dnsmasq:
 def drive(server, qtype, name, timeout_ms=0, mode="normal"):
     r = subprocess.run([DRIVE, server, qtype, name, str(timeout_ms), mode],
                        capture_output=True, text=True, timeout=30)
+    # Under -Db_sanitize=address,undefined any report fails the test.
+    if "Sanitizer" in r.stderr or "runtime error:" in r.stderr:
+        raise AssertionError("sanitizer report:\n" + r.stderr)
     return r.returncode, r.stdout.splitlines()
 
 
