@@ -181,8 +181,9 @@ conn_key(const struct sockaddr *sa, unsigned char key[17])
 		}
 	} else if (sa->sa_family == AF_INET) {
 		key[0] = 4;
-		memcpy(key + 1,
-		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		memcpy(key + 1, &s4->sin_addr, 4);
 	}
 }
 
@@ -368,7 +369,8 @@ listener_bind(struct relayd *r, struct listener *l, const char *address,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
 		fprintf(err, "%s: [listen %s] address %s: %s\n", r->cf->path,
 		    l->name, address, gai_strerror(rc));
 		return -1;

@@ -1122,7 +1122,8 @@ smtp_eventcb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		if (s->tls_bev && (e = bufferevent_get_openssl_error(bev)) != 0) {
+		e = s->tls_bev ? bufferevent_get_openssl_error(bev) : 0;
+		if (e != 0) {
 			ERR_error_string_n(e, ebuf, sizeof(ebuf));
 			log_info(s->id, "tls_error client=%s error=\"%s\"",
 			    s->addr, ebuf);

@@ -39,62 +39,62 @@ enum auth_mech { AUTH_MECH_NONE = 0, AUTH_MECH_PLAIN, AUTH_MECH_LOGIN };
 struct auth_job;
 
 struct smtp_session {
-	struct smtp_session		*next, *prev;	/* r->sessions */
-	struct relayd			*r;
-	struct relayd_gen		*gen;
-	const struct config		*cf;
-	const struct config_listen	*lc;
-	struct listener			*l;
-	char				 id[SMTP_ID_LEN + 1];
-	int				 fd;
-	struct sockaddr_storage		 ss;
-	socklen_t			 sslen;
-	char				 addr[INET6_ADDRSTRLEN];
+	struct smtp_session	*next, *prev;	/* r->sessions */
+	struct relayd		*r;
+	struct relayd_gen	*gen;
+	const struct config	*cf;
+	const struct config_listen *lc;
+	struct listener		*l;
+	char			 id[SMTP_ID_LEN + 1];
+	int			 fd;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 addr[INET6_ADDRSTRLEN];
 
-	struct bufferevent		*bev;
-	int				 tls_bev;	/* bev owns fd and SSL */
-	int				 tls;		/* TLS established */
-	enum smtp_state			 state;
+	struct bufferevent	*bev;
+	int			 tls_bev;	/* bev owns fd and SSL */
+	int			 tls;		/* TLS established */
+	enum smtp_state		 state;
 
-	struct event			*resume_ev;	/* deferred processing */
-	struct event			*hold_ev;	/* delayed replies */
-	struct event			*life_ev;	/* session_timeout */
-	struct evbuffer			*held;		/* replies held back */
-	int				 holding;
-	int				 wpaused;	/* output above high mark */
-	int				 discarding;	/* in an over-long line */
-	int				 discard_auth;
-	int				 abort;		/* close without flushing */
-	int				 expired;	/* session_timeout passed */
-	int				 draining;	/* SIGTERM */
-	int				 peer_eof;	/* client shut down writing */
-	const char			*close_reason;
+	struct event		*resume_ev;	/* deferred processing */
+	struct event		*hold_ev;	/* delayed replies */
+	struct event		*life_ev;	/* session_timeout */
+	struct evbuffer		*held;		/* replies held back */
+	int			 holding;
+	int			 wpaused;	/* output above high mark */
+	int			 discarding;	/* in an over-long line */
+	int			 discard_auth;
+	int			 abort;		/* close without flushing */
+	int			 expired;	/* session_timeout passed */
+	int			 draining;	/* SIGTERM */
+	int			 peer_eof;	/* client half-closed */
+	const char		*close_reason;
 
-	char				 helo[SMTP_HELO_MAX + 1];
-	int				 esmtp;
-	int				 authed;
-	char				 user[USERS_NAME_MAX + 1];
+	char			 helo[SMTP_HELO_MAX + 1];
+	int			 esmtp;
+	int			 authed;
+	char			 user[USERS_NAME_MAX + 1];
 
 	/* AUTH exchange in progress. */
-	enum auth_mech			 mech;
-	int				 auth_step;
-	char				 login_user[USERS_NAME_MAX + 1];
-	int				 login_bad;
-	struct auth_job			*auth_job;
+	enum auth_mech		 mech;
+	int			 auth_step;
+	char			 login_user[USERS_NAME_MAX + 1];
+	int			 login_bad;
+	struct auth_job		*auth_job;
 
 	/* The transaction. */
-	struct envelope			 env;
-	int				 has_mail;
-	struct buf			 body;
-	struct smtp_data		 data;
-	struct spool_commit		*commit;
-	int				 in_spool_call;
-	int				 sync_status;	/* commit done inside call */
-	size_t				 msg_size;
+	struct envelope		 env;
+	int			 has_mail;
+	struct buf		 body;
+	struct smtp_data	 data;
+	struct spool_commit	*commit;
+	int			 in_spool_call;
+	int			 sync_status;	/* commit done inside call */
+	size_t			 msg_size;
 
 	/* Counters for the disconnect line. */
-	unsigned			 ncmds, nmsgs, errors, nrejected;
-	time_t				 start;
+	unsigned		 ncmds, nmsgs, errors, nrejected;
+	time_t			 start;
 };
 
 /* Shared by smtp_server.c and smtp_auth.c (loop thread only). */
