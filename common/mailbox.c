@@ -986,6 +986,16 @@ mailbox_parse_headers(const char *hdr, size_t len, int utf8_ok,
 		if (i >= fend || nl == 0)
 			return hdr_fail(out, MAILBOX_FROM, "a header line is "
 			    "not a valid field (\"Name: value\")");
+		/*
+		 * White space before the colon (obs-optional, RFC 5322
+		 * 4.5.8): some readers take "From :" for From, others (DKIM
+		 * verifiers among them) do not parse it at all.  Two readings:
+		 * refuse (DESIGN.md invariant 2).
+		 */
+		if (ws)
+			return hdr_fail(out, MAILBOX_FROM, "a header field "
+			    "name is followed by white space before its colon "
+			    "(obsolete syntax that readers take differently)");
 		f = -1;
 		for (k = 0; !toolong && k < MAILBOX_NFIELDS; k++)
 			if (name_is(name, nl, lower[k]))

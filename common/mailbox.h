@@ -12,9 +12,10 @@
  *     a folded line with no field before it, or a folded line of white
  *     space only (readers that trim lines take it for the end of the
  *     header section, and would not see the fields after it);
- *   - field names compare case-insensitively after unfolding, and white
- *     space between the name and the colon is ignored (RFC 5322 4.5.8
- *     obs-optional), so "From :" and "From\r\n :" are From fields;
+ *   - field names compare case-insensitively; white space between the
+ *     name and the colon (RFC 5322 4.5.8 obs-optional, also after a fold)
+ *     makes the section invalid: "From :" is From to some readers and not
+ *     a field at all to others (DKIM verifiers);
  *   - From must occur exactly once; Sender, Resent-From and Resent-Sender
  *     at most once each (a message with several Resent blocks is refused);
  *   - each value must be exactly one mailbox (RFC 5322 3.4), either a bare
