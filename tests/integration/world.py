@@ -43,6 +43,7 @@ The world holds:
 Run with Debian's /usr/bin/python3 as root (namespaces, Postfix).  Needs
 the packages of etc/install-deps test.  See docs/dns.md for the records.
 """
+import atexit
 import base64
 import email
 import email.policy
@@ -92,6 +93,7 @@ def isolate():
                               "--propagation", "private", "--",
                               sys.executable] + sys.argv)
     check_isolated()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     rc = tempfile.NamedTemporaryFile("w", prefix="world-resolv-",
                                      suffix=".conf", delete=False)
@@ -105,6 +107,42 @@ def isolate():
     with open("/etc/resolv.conf") as f:
         if "127.0.0.1" not in f.read():
             raise SystemExit("world: private resolv.conf not in place")
+
+
+def _on_sigterm(signum, frame):
+    # meson's timeout sends SIGTERM: stop every running World rather than
+    # leave its daemons behind (unittest would catch a SystemExit).
+    _stop_all()
+    os._exit(128 + signum)
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test process dies."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+_RUNNING = []     # Worlds not yet stopped
+_PROCS = []       # every daemon started here and not yet stopped
+
+
+def _stop_all():
+    for w in list(_RUNNING):
+        w.stop()
+    for p in list(_PROCS):        # started by a World still being built
+        stop_pid(p, 1)
+
+
+def spawn(argv, **kw):
+    """Popen in a new session, killed if this process dies, and recorded
+    so that stop_pid or _stop_all ends it."""
+    p = subprocess.Popen(argv, start_new_session=True,
+                         preexec_fn=_die_with_parent, **kw)
+    _PROCS.append(p)
+    return p
+
+
+atexit.register(_stop_all)
 
 
 def check_isolated():
@@ -146,6 +184,8 @@ def free_port(host="127.0.0.1"):
 
 def stop_pid(proc, timeout=10):
     """SIGTERM a Popen we started, then SIGKILL it after timeout s."""
+    if proc in _PROCS:
+        _PROCS.remove(proc)
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
@@ -282,13 +322,14 @@ class Dnsmasq:
                 "local=/#/",            # NXDOMAIN for every name not below
                 f"listen-address={host}", "bind-interfaces", f"port={port}",
                 "local-ttl=1", "log-queries", f"log-facility={d}/dnsmasq.log",
+                # Stay root: a change of user clears the parent-death signal.
+                "user=root", "group=root",
                 f"pid-file={d}/dnsmasq.pid", "cache-size=0",
             ] + zone.conf_lines()) + "\n")
         with open(f"{d}/dnsmasq.err", "wb") as err:
-            self.proc = subprocess.Popen(["dnsmasq", "--keep-in-foreground",
-                                          f"--conf-file={self.conf}"],
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=err, start_new_session=True)
+            self.proc = spawn(["dnsmasq", "--keep-in-foreground",
+                               f"--conf-file={self.conf}"],
+                              stdout=subprocess.DEVNULL, stderr=err)
         # Ready when its UDP port is taken (nothing else binds it here).
         end = time.time() + 10
         while time.time() < end:
@@ -439,9 +480,8 @@ class Postfix:
         os.makedirs(f"{self.dir}/data", mode=0o700)
         shutil.chown(f"{self.dir}/data", "postfix")
         self.log = open(f"{self.dir}/master.err", "wb")
-        self.proc = subprocess.Popen([f"{POSTFIX_SBIN}/master", "-d", "-c",
-                                      self.conf], env=env, stdout=self.log,
-                                     stderr=self.log, start_new_session=True)
+        self.proc = spawn([f"{POSTFIX_SBIN}/master", "-d", "-c", self.conf],
+                          env=env, stdout=self.log, stderr=self.log)
         for host, port in self.listen:
             if not wait_port(host, port, timeout, self.proc):
                 raise RuntimeError(f"postfix in {self.dir} did not listen on "
@@ -463,7 +503,7 @@ class Postfix:
 
 def start_daemon(argv, logpath, host, port, timeout=15):
     log = open(logpath, "wb")
-    p = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    p = spawn(argv, stdout=log, stderr=log)
     log.close()
     if not wait_port(host, port, timeout, p):
         stop_pid(p)
@@ -644,7 +684,10 @@ class World:
                  start=True):
         check_isolated()
         self.t0 = time.time()
+        self.procs, self.receivers = [], []
+        self.dns = self.mx = self.upstream = None
         self.dir = tempfile.mkdtemp(prefix="relayd-world-")
+        _RUNNING.append(self)          # removed again by stop()
         os.chmod(self.dir, 0o755)     # Postfix and nobody traverse it
         self.algorithms = tuple(algorithms)
         self.receiver_kind = receiver
@@ -658,9 +701,6 @@ class World:
         self.smarthost_port = UPSTREAM_PORT
         self.smarthost_user = smarthost_user
         self.smarthost_password = smarthost_password
-        self.procs = []
-        self.receivers = []
-        self.dns = self.mx = self.upstream = None
         self.timings = {}
 
         kd = f"{self.dir}/keys"
@@ -734,6 +774,12 @@ class World:
             raise
         self.timings["total"] = time.time() - self.t0
         return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def _start_mx(self):
         t0 = time.time()
@@ -889,7 +935,12 @@ Lookup_Time = 10
 
     def stop(self):
         """Stop everything this world started, by PID; keep the directory
-        when RELAYD_KEEP is set, else remove it."""
+        when RELAYD_KEEP is set, else remove it.  Idempotent."""
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        if getattr(self, "stopped", False):
+            return
+        self.stopped = True
         for r in self.receivers:
             try:
                 r.stop()
@@ -900,14 +951,22 @@ Lookup_Time = 10
             if pf:
                 pf.stop()
         for p in self.procs:
-            stop_pid(p)
+            # OpenDKIM's libmilter takes about 5 s to honour SIGTERM; the
+            # milters keep no state worth waiting for.
+            stop_pid(p, 1)
         self.procs = []
         if self.dns:
             self.dns.stop()
         if os.environ.get("RELAYD_KEEP"):
             print("world kept in", self.dir, file=sys.stderr)
         else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            # Postfix's children may still be finishing a file for a moment
+            # after their master is gone.
+            for _ in range(20):
+                shutil.rmtree(self.dir, ignore_errors=True)
+                if not os.path.exists(self.dir):
+                    break
+                time.sleep(0.1)
 
     # --- helpers for tests ------------------------------------------------
     def receiver(self, host=MX_HOSTS[0][1], port=None, **kw):
