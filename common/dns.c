@@ -639,7 +639,8 @@ query_new(struct dns *d, enum dns_kind kind, const char *name)
 	struct dns_query	*q;
 	size_t			 len = strlen(name);
 
-	if (len > DNS_NAME_MAX || (q = calloc(1, sizeof(*q))) == NULL)
+	if (len == 0 || len > DNS_NAME_MAX ||
+	    (q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	memcpy(q->name, name, len + 1);
 	strip_dot(q->name);

@@ -111,7 +111,8 @@ void	dns_free(struct dns *d);
  * (RFC 7505): PERMFAIL 5.1.10; NXDOMAIN: PERMFAIL 5.1.2; SERVFAIL,
  * REFUSED, timeouts and other errors: TEMPFAIL 4.4.3; hosts without
  * addresses are skipped, and none left is TEMPFAIL 4.4.3.  Returns the
- * handle, or NULL when out of memory (no callback then).
+ * handle, or NULL for an empty or over-long name or when out of memory
+ * (no callback then).
  */
 struct dns_query *dns_mx_lookup(struct dns *d, const char *domain,
 	    uint16_t port, dns_mx_cb cb, void *arg);

@@ -757,7 +757,7 @@ fill_body(struct smtp_client *c)
 		n = c->len - c->pos;
 		if (n > SMTP_CLIENT_CHUNK)
 			n = SMTP_CLIENT_CHUNK;
-		p = c->msg + c->pos;
+		p = c->msg != NULL ? c->msg + c->pos : "";
 		end = p + n;
 		if (n > 0 && c->bol && *p == '.')
 			evbuffer_add(out, ".", 1);

@@ -339,6 +339,13 @@ class ClientTest(unittest.TestCase):
         self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
         self.assertEqual(s.messages, [b"Subject: x\r\n\r\nno end\r\n"])
 
+    def test_empty_message(self):
+        s = self.script()
+        out, _, _, _ = drive(s.port, "--txn", "a@s.test", "x@r.test",
+                             msgfile(b""))
+        self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
+        self.assertEqual(s.messages, [b"\r\n"])
+
     def test_null_sender_and_several_recipients(self):
         s, h = self.aio()
         out, _, _, _ = drive(s.port, "--txn", "-",
