@@ -384,7 +384,10 @@ parse_literal(struct pctx *c)
 		if (inet_pton(AF_INET6, tmp, a6) != 1)
 			return SMTP_PARSE_BAD_ADDRESS;
 	} else {
-		/* Standardized-tag ":" 1*dcontent; dcontent %d33-90 / %d94-126 */
+		/*
+		 * General-address-literal: Standardized-tag ":" 1*dcontent,
+		 * dcontent = %d33-90 / %d94-126.
+		 */
 		for (tag = 0; tag < len && (is_alpha(b[tag]) ||
 		    is_digit(b[tag]) || b[tag] == '-'); tag++)
 			;

@@ -175,7 +175,7 @@ emit_eol(struct smtp_data *d)
 {
 	if (d->error == SMTP_DATA_OK) {
 		if (d->in_header && d->line_len == 0)
-			d->in_header = 0;	/* RFC 5322 2.1: the empty line */
+			d->in_header = 0;	/* RFC 5322 2.1: empty line */
 		else if (header_add(d, 2) == -1)
 			goto out;
 		(void)out_put(d, "\r\n", 2);

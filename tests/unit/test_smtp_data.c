@@ -120,7 +120,7 @@ struct dcase {
 	size_t			 inlen;
 	int			 modes;
 	int			 done;
-	size_t			 consumed;	/* (size_t)-1: all of in */
+	size_t			 consumed;	/* ALL: all of in */
 	enum smtp_data_error	 err;
 	const char		*out;		/* NULL: not checked */
 	size_t			 outlen;
@@ -281,7 +281,7 @@ struct gcase {
 	size_t			 inlen;
 	struct smtp_data_limits	 lim;
 	enum smtp_data_error	 err;
-	size_t			 outlen;	/* (size_t)-1: not checked */
+	size_t			 outlen;	/* -1: not checked */
 	unsigned		 received;
 };
 
