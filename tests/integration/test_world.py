@@ -165,6 +165,21 @@ class PostfixWorld(unittest.TestCase):
         self.assertEqual(d.results.get("dkim"), ["none"], d)
         self.assertEqual(d.results.get("dmarc"), ["pass"], d)
 
+    def test_message_arrives_unchanged(self):
+        # No Date or Message-ID, yet both listed in h= (as oversigning
+        # does): the receiver must neither add them nor touch anything.
+        msg = (f"From: Alice <alice@own-domain.com>\r\nTo: {RCPT}\r\n"
+               f"Subject: intact\r\n\r\nLine one.\r\n.dot\r\n").encode()
+        sig = self.w.key(algorithm="rsa").sign(
+            msg, headers=[b"from", b"to", b"subject", b"date",
+                          b"message-id"])
+        send(sig + msg)
+        d = self.one("intact")
+        self.assertTrue(d.crlf().endswith(sig + msg), d.raw)
+        self.assertIsNone(d.header("Message-ID"))
+        self.assertEqual([r[0] for r in d.dkim()], ["pass"], d)
+        self.assertEqual(d.results.get("dmarc"), ["pass"], d)
+
     # --- fail verdicts -----------------------------------------------------
     def test_unsigned_from_disallowed_ip(self):
         send(message("unsigned"), source="127.0.0.9")
