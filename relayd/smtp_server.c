@@ -55,11 +55,13 @@
 #include "listener.h"
 #include "log.h"
 #include "relayd.h"
+#include "sender_policy.h"
 #include "smtp_cmd.h"
 #include "smtp_data.h"
 #include "smtp_server.h"
 #include "smtp_session.h"
 #include "spool.h"
+#include "submit.h"
 #include "users.h"
 #include "worker.h"
 
@@ -312,6 +314,8 @@ smtp_timeout_close(struct smtp_session *s)
 static void
 smtp_tx_reset(struct smtp_session *s)
 {
+	submit_free(s->sub);
+	s->sub = NULL;
 	envelope_clear(&s->env);
 	memset(&s->env, 0, sizeof(s->env));
 	s->has_mail = 0;
@@ -413,6 +417,11 @@ smtp_room(struct smtp_session *s)
 	return s->r->spool == NULL || spool_has_room(s->r->spool, need);
 }
 
+static int	smtp_mail_owned(struct smtp_session *, const char *, int);
+static int	smtp_submit_start(struct smtp_session *);
+static void	smtp_submit_done(void *, int, const char *, const char *);
+static void	smtp_submit_result(struct smtp_session *, int, const char *);
+
 static void
 smtp_mail(struct smtp_session *s, const char *args, size_t n)
 {
@@ -450,6 +459,10 @@ smtp_mail(struct smtp_session *s, const char *args, size_t n)
 		smtp_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
+	/* Issue 3: the account must own MAIL FROM (<> is always fine). */
+	if (s->authed && smtp_mail_owned(s, path.null ? "" : path.addr,
+	    par.smtputf8) == -1)
+		return;
 	smtp_tx_reset(s);
 	if ((s->env.mail_from = strdup(path.null ? "" : path.addr)) == NULL) {
 		smtp_reply(s, "451 4.3.0 Error: out of memory");
@@ -523,6 +536,10 @@ smtp_data_cmd(struct smtp_session *s, const char *args, size_t n)
 	buf_clear(&s->body);
 	buf_init(&s->body, s->cf->message_size + 1024);
 	smtp_data_init(&s->data, &lim, &s->body);
+	if (s->authed && smtp_submit_start(s) == -1) {
+		smtp_reply(s, "451 4.3.0 Error: out of memory");
+		return;
+	}
 	smtp_set_state(s, SMTP_STATE_DATA);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -675,10 +692,11 @@ smtp_tls_switch(struct smtp_session *s)
 /* DATA end and the spool commit. */
 
 static void
-smtp_log_queued(struct smtp_session *s, const char *id)
+smtp_log_queued(struct smtp_session *s, const struct envelope *env)
 {
 	char		 esc[LOG_ESCAPE_SIZE], uesc[LOG_ESCAPE_SIZE];
-	const char	*from = s->env.mail_from ? s->env.mail_from : "";
+	const char	*id = env->id;
+	const char	*from = env->mail_from ? env->mail_from : "";
 	size_t		 i, n = strlen(from);
 	int		 plain = 1;
 
@@ -691,7 +709,7 @@ smtp_log_queued(struct smtp_session *s, const char *id)
 	log_escape(uesc, sizeof(uesc), s->user, strlen(s->user));
 	log_info(id, "queued session=%s from=%s%s%s nrcpt=%zu size=%zu "
 	    "user=%s", s->id, plain ? "<" : "", plain ? from : esc,
-	    plain ? ">" : "", s->env.nrcpts, s->msg_size, uesc);
+	    plain ? ">" : "", env->nrcpts, s->msg_size, uesc);
 }
 
 static void
@@ -699,7 +717,7 @@ smtp_commit_result(struct smtp_session *s, int status, const char *id)
 {
 	if (status == 0) {
 		s->nmsgs++;
-		smtp_log_queued(s, id);
+		smtp_log_queued(s, &s->env);
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", id);
 	} else {
 		log_error(s->id, "queue_write_error client=%s id=%s", s->addr,
@@ -707,6 +725,96 @@ smtp_commit_result(struct smtp_session *s, int status, const char *id)
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
 	}
 	smtp_tx_reset(s);
+}
+
+/* The authenticated account's record in the session's generation. */
+static const struct user *
+smtp_user(struct smtp_session *s)
+{
+	return users_find(s->gen->users, s->user);
+}
+
+/* MAIL FROM ownership; replies and returns -1 when not owned. */
+static int
+smtp_mail_owned(struct smtp_session *s, const char *addr, int utf8)
+{
+	struct policy_verdict	 v;
+	const struct user	*u = smtp_user(s);
+	char			 esc[LOG_ESCAPE_SIZE];
+
+	if (u == NULL) {
+		/* The account left the users file on a reload. */
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		return -1;
+	}
+	if (sender_policy_mail_from(u, addr, utf8, &v) == 0)
+		return 0;
+	log_escape(esc, sizeof(esc), addr, strlen(addr));
+	log_info(s->id, "sender_refused client=%s user=%s from=%s", s->addr,
+	    u->name, esc);
+	smtp_reply(s, "%d %s %s", v.code, v.status, v.text);
+	return -1;
+}
+
+/* At DATA: the queue ID now (Received, Message-ID), and the submit. */
+static int
+smtp_submit_start(struct smtp_session *s)
+{
+	struct submit_params	 p;
+	const struct user	*u = smtp_user(s);
+	char			 proto[16];
+
+	if (u == NULL || s->r->spool == NULL)
+		return -1;
+	spool_id_new(s->r->spool, s->env.id);
+	/* RFC 3848 protocol names. */
+	snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP",
+	    s->tls ? "S" : "", s->authed ? "A" : "");
+	memset(&p, 0, sizeof(p));
+	p.cf = s->cf;
+	p.user = u;
+	p.keys = s->gen->keys;
+	p.workers = s->r->workers;
+	p.spool = s->r->spool;
+	p.id = s->env.id;
+	p.utf8 = (s->env.flags & ENVELOPE_FLAG_SMTPUTF8) != 0;
+	p.helo = s->helo;
+	p.client = s->addr;
+	p.proto = proto;
+	p.now = time(NULL);
+	if ((s->sub = submit_new(&p)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+smtp_submit_result(struct smtp_session *s, int code, const char *text)
+{
+	if (code == 250) {
+		s->nmsgs++;
+		smtp_log_queued(s, submit_envelope(s->sub));
+	} else if (code >= 500)
+		s->nrejected++;
+	smtp_reply(s, "%s", text);
+	smtp_tx_reset(s);
+}
+
+static void
+smtp_submit_done(void *arg, int code, const char *status, const char *text)
+{
+	struct smtp_session	*s = arg;
+
+	snprintf(s->submit_text, sizeof(s->submit_text), "%d %s %s", code,
+	    status, text);
+	if (s->in_submit_call) {
+		/* Called from inside submit_finish(): finish there. */
+		s->submit_code = code;
+		s->in_submit_call = 2;
+		return;
+	}
+	smtp_submit_result(s, code, s->submit_text);
+	smtp_after_wait(s, SMTP_STATE_HELO);
+	smtp_maybe_free(s);
 }
 
 static void
@@ -766,8 +874,9 @@ smtp_data_end(struct smtp_session *s)
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
 		goto reset;
 	}
-	spool_id_new(s->r->spool, id);
-	memcpy(s->env.id, id, sizeof(id));
+	if (s->env.id[0] == '\0')
+		spool_id_new(s->r->spool, s->env.id);
+	memcpy(id, s->env.id, sizeof(id));
 	s->env.time = time(NULL);
 	free(s->env.user);
 	free(s->env.client);
@@ -781,6 +890,19 @@ smtp_data_end(struct smtp_session *s)
 		goto reset;
 	}
 	smtp_set_state(s, SMTP_STATE_COMMIT);
+	if (s->sub != NULL) {
+		/* Policy verdict, signature, then the spool (submit.h). */
+		s->in_submit_call = 1;
+		submit_finish(s->sub, &s->env, &s->body, smtp_submit_done, s);
+		if (s->in_submit_call == 2) {
+			s->in_submit_call = 0;
+			smtp_submit_result(s, s->submit_code, s->submit_text);
+			smtp_after_wait(s, SMTP_STATE_HELO);
+			return;
+		}
+		s->in_submit_call = 0;
+		return;
+	}
 	s->in_spool_call = 1;
 	c = spool_commit(s->r->spool, &s->env, &s->body, smtp_commit_done, s);
 	if (s->in_spool_call == 2) {
@@ -833,6 +955,10 @@ smtp_data_input(struct smtp_session *s)
 		if (total == 0)
 			break;
 	}
+	/* Policy once the header section is in, body hash as it streams. */
+	if (s->sub != NULL && s->data.error == SMTP_DATA_OK)
+		submit_data(s->sub, s->body.data ? s->body.data : "",
+		    s->body.len, !s->data.in_header);
 	if (done)
 		smtp_data_end(s);
 	return done;
@@ -1186,6 +1312,14 @@ smtp_session_free(struct smtp_session *s)
 		event_free(s->life_ev);
 	if (s->held)
 		evbuffer_free(s->held);
+	/* A clean close under TLS sends close_notify (best effort, no
+	 * waiting for the peer's). */
+	if (s->bev && s->tls && !s->abort) {
+		SSL	*ssl = bufferevent_openssl_get_ssl(s->bev);
+
+		if (ssl != NULL && SSL_is_init_finished(ssl))
+			(void)SSL_shutdown(ssl);
+	}
 	if (s->bev)
 		bufferevent_free(s->bev);
 	if (!s->tls_bev && s->fd != -1)
