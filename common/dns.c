@@ -431,9 +431,9 @@ mx_build(struct dns_query *q)
 	if (res->nhosts > 0)
 		return;
 	/* No host has an address: temporary (RFC 5321 section 5.1). */
-	if (last != NULL && last_st != ARES_SUCCESS && last_st != ARES_ENODATA &&
-	    dns_status_from_ares(last_st, last, "address", enh, why,
-	    sizeof(why)) != DNS_OK)
+	if (last != NULL && last_st != ARES_SUCCESS &&
+	    last_st != ARES_ENODATA && dns_status_from_ares(last_st, last,
+	    "address", enh, why, sizeof(why)) != DNS_OK)
 		snprintf(res->reason, sizeof(res->reason), "no address for "
 		    "any MX host of %.100s (%.120s)", q->name, why);
 	else
@@ -601,7 +601,7 @@ txt_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 			i = res->ntxt++;
 		}
 		if (res->ntxt == 0)
-			continue;	/* cannot happen: first has record_start */
+			continue;	/* the first has record_start */
 		len = res->txtlen[i];
 		if ((p = realloc(res->txt[i], len + t->length + 1)) == NULL)
 			goto nomem;

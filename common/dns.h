@@ -39,14 +39,14 @@ enum dns_status {
 const char *dns_status_name(enum dns_status);
 
 #define DNS_NAME_MAX		255	/* RFC 1035 section 2.3.4 */
-#define DNS_MX_HOSTS_MAX	16	/* MX hosts kept per domain (the best) */
+#define DNS_MX_HOSTS_MAX	16	/* MX hosts kept (the best ones) */
 #define DNS_ADDRS_MAX		16	/* addresses kept per host */
 #define DNS_TXT_MAX		64	/* TXT records kept per name */
 #define DNS_REASON_MAX		256
 
 /* One MX host, with its addresses (IPv6 first, then IPv4, port set). */
 struct dns_host {
-	char			 name[DNS_NAME_MAX + 1];	/* no final dot */
+	char			 name[DNS_NAME_MAX + 1]; /* no final dot */
 	unsigned		 preference;
 	size_t			 naddrs;
 	struct sockaddr_storage	*addrs;
@@ -82,7 +82,7 @@ struct dns_txt_result {
 	char			 enhanced[16];
 	char			 reason[DNS_REASON_MAX];
 	size_t			 ntxt;
-	char			**txt;	/* NUL-terminated; may hold inner NULs */
+	char			**txt;	/* NUL-terminated; may hold NULs */
 	size_t			*txtlen;
 };
 

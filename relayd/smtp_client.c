@@ -82,7 +82,7 @@ struct smtp_client {
 	int			 busy;		/* inside our callbacks */
 	int			 freed;		/* free when busy drops to 0 */
 	struct event		*defer_ev;
-	int			 defer_done;	/* local txn failure to report */
+	int			 defer_done;	/* local txn failure to tell */
 	int			 defer_closed;	/* closed() to report */
 	struct smtp_result	 close_result;
 

@@ -63,7 +63,7 @@ enum smtp_client_state {
 	SMTP_CLIENT_TLS_HANDSHAKE,	/* after STARTTLS's 220, or implicit */
 	SMTP_CLIENT_BANNER,
 	SMTP_CLIENT_EHLO,
-	SMTP_CLIENT_HELO,		/* EHLO refused: RFC 5321 3.2 fallback */
+	SMTP_CLIENT_HELO,		/* EHLO refused: RFC 5321 3.2 */
 	SMTP_CLIENT_STARTTLS,
 	SMTP_CLIENT_EHLO_TLS,		/* EHLO again inside TLS */
 	SMTP_CLIENT_AUTH,
@@ -93,11 +93,11 @@ enum smtp_client_tls {
 struct smtp_client_timeouts {
 	unsigned	 connect;	/* 30 */
 	unsigned	 banner;	/* 300: initial 220 */
-	unsigned	 ehlo;		/* 300: EHLO, HELO, STARTTLS, TLS, AUTH */
+	unsigned	 ehlo;		/* 300: EHLO, HELO, STARTTLS, AUTH */
 	unsigned	 mail;		/* 300 */
 	unsigned	 rcpt;		/* 300 */
 	unsigned	 data;		/* 120: DATA's 354 */
-	unsigned	 block;		/* 180: progress while sending the body */
+	unsigned	 block;		/* 180: progress sending the body */
 	unsigned	 dot;		/* 600: reply after the final dot */
 	unsigned	 rset;		/* 300: RSET, QUIT */
 };

@@ -42,7 +42,8 @@ check(const struct smtp_reply *r)
 	if (strlen(out) >= sizeof(out))
 		abort();
 	for (i = 0; out[i] != '\0'; i++)
-		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
+		if ((unsigned char)out[i] < 0x20 ||
+		    (unsigned char)out[i] > 0x7e)
 			abort();
 }
 

@@ -53,8 +53,9 @@ mx_done(struct dns_mx_result *r, void *arg)
 		dns_mx_result_free(r);
 		return;
 	}
-	printf("status %s enhanced %s implicit %d\n", dns_status_name(r->status),
-	    r->enhanced[0] ? r->enhanced : "-", r->implicit);
+	printf("status %s enhanced %s implicit %d\n",
+	    dns_status_name(r->status), r->enhanced[0] ? r->enhanced : "-",
+	    r->implicit);
 	printf("reason %s\n", r->reason);
 	for (i = 0; i < r->nhosts; i++) {
 		printf("host %s %u", r->hosts[i].name, r->hosts[i].preference);

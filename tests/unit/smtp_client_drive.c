@@ -232,7 +232,8 @@ main(int argc, char **argv)
 				d->rcpts[d->nrcpts++] = r;
 			if ((d->msg = read_file(argv[i + 3], &d->len)) ==
 			    NULL) {
-				fprintf(stderr, "cannot read %s\n", argv[i + 3]);
+				fprintf(stderr, "cannot read %s\n",
+				    argv[i + 3]);
 				return 2;
 			}
 			d->eightbit = flags8;

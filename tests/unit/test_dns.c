@@ -33,8 +33,8 @@ test_status(void)
 		{ ARES_ETIMEOUT, DNS_TEMPFAIL, "4.4.3",
 		    "MX lookup for x.test: timed out" },
 		{ ARES_ECONNREFUSED, DNS_TEMPFAIL, "4.4.3",
-		    "MX lookup for x.test: no usable answer from the DNS servers "
-		    "(SERVFAIL, REFUSED or unreachable)" },
+		    "MX lookup for x.test: no usable answer from the DNS "
+		    "servers (SERVFAIL, REFUSED or unreachable)" },
 		{ ARES_EBADRESP, DNS_TEMPFAIL, "4.4.3",
 		    "MX lookup for x.test: malformed answer" },
 		{ ARES_EDESTRUCTION, DNS_TEMPFAIL, "4.4.3",

@@ -38,7 +38,8 @@ static const struct {
 	{ "code and space", "250 \r\n", DONE, 250, "", 1, "", 6 },
 	{ "bare LF", "250 ok\n", DONE, 250, "", 1, "ok", 7 },
 	{ "multiline EHLO",
-	    "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n",
+	    "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+	    "250 8BITMIME\r\n",
 	    DONE, 250, "", 4, "mx.test\nPIPELINING\nSIZE 1000\n8BITMIME", 58 },
 	{ "multiline enhanced on every line",
 	    "550-5.1.1 no such\r\n550 5.1.1 user\r\n", DONE, 550, "5.1.1", 2,
