@@ -4,7 +4,8 @@ leave the namespace, and the real receiver (Postfix with OpenDKIM,
 OpenDMARC and postfix-policyd-spf-python) gives pass verdicts to a message
 that deserves them (signed here with dkimpy, RSA, Ed25519 and both) and
 fail or none verdicts to one that does not.  Also the upstream Postfix
-(STARTTLS + AUTH) and the Python receiver with programmed replies.
+(STARTTLS + AUTH), the Python receiver with programmed replies, and one
+check with relayd: its captured output, replayed to the receiver, passes.
 
 Runs as root in its own network and mount namespaces (world.isolate()).
 """
@@ -250,6 +251,44 @@ class PostfixWorld(unittest.TestCase):
         d = self.one("via-upstream")
         self.check_pass(d, [("e2026", "ed25519-sha256")])
         self.assertIn("smtp.upstream.test", d.header("Received"))
+
+
+class RelaydCaptureAtReceiver(unittest.TestCase):
+    """relayd's own output, replayed: a message submitted with AUTH over
+    STARTTLS and captured (dual-signed, VERP envelope sender) is sent by
+    the test to the real receiver from 127.0.0.1 with relayd's envelope,
+    and gets dkim=pass twice, spf=pass and dmarc=pass.  (Delivery by
+    relayd itself is issue 5's; this checks signing and envelope now.)"""
+
+    def test_relayd_signatures_pass(self):
+        import harness
+        with world.World(algorithms=("rsa", "ed25519")) as w:
+            secs = w.relayd_sections()
+            secs.pop("dns")
+            secs["delivery"] = {"mode": "capture"}
+            h = harness.Relayd(sections=secs)
+            try:
+                h.start()
+                s = h.client("starttls")
+                s.sendmail("alice@own-domain.com", [RCPT],
+                           harness.message(subject="via-relayd"))
+                s.quit()
+                cap = h.captured(wait=10)
+                self.assertEqual(len(cap), 1)
+                meta, eml = cap[0]
+                mail_from = meta["recipients"][0]["mail_from"]
+                self.assertTrue(mail_from.endswith("@bounces.own-domain.com"))
+                self.assertEqual(send(eml, mail_from=mail_from,
+                                      helo="relay.test"), {})
+                d = w.deliveries(want=1)[0]
+                self.assertEqual(d.header("Subject"), "via-relayd")
+                self.assertEqual(sorted(d.dkim()), [
+                    ("pass", "own-domain.com", "e2026", "ed25519-sha256"),
+                    ("pass", "own-domain.com", "r2026", "rsa-sha256")], d)
+                self.assertEqual(d.results.get("spf"), ["pass"], d)
+                self.assertEqual(d.results.get("dmarc"), ["pass"], d)
+            finally:
+                h.cleanup()
 
 
 class PythonReceiverWorld(unittest.TestCase):
