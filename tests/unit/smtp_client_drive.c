@@ -12,6 +12,8 @@
  *     --helo NAME       (default client.test)
  *     --flags 8bit,utf8 for the next --txn
  *     --free-in-done    free the client inside the first done()
+ *     --repeat N        send the last --txn N more times, printing only a
+ *                       summary ("repeat delivered D of N in S s")
  *
  * RCPTS is comma-separated; FROM "-" is the null sender.  Transactions are
  * sent one after the other on the one connection, then QUIT.  Prints one
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -45,13 +48,19 @@ struct drive_txn {
 static struct event_base *base;
 static struct drive_txn	 txns[MAXTXN];
 static int		 ntxn, next_txn, free_in_done;
+static long		 repeat, repeated, rep_ok;
+static struct timespec	 rep_t0;
 
 static void
 send_next(struct smtp_client *c)
 {
 	struct smtp_txn	 t;
 
-	if (next_txn >= ntxn) {
+	if (next_txn >= ntxn && repeated < repeat) {
+		if (repeated++ == 0)
+			clock_gettime(CLOCK_MONOTONIC, &rep_t0);
+		next_txn--;
+	} else if (next_txn >= ntxn) {
 		smtp_client_quit(c);
 		return;
 	}
@@ -100,8 +109,21 @@ print_result(const char *what, int txn, int i, const struct smtp_result *r)
 static void
 on_done(struct smtp_client *c, const struct smtp_txn_result *r, void *arg)
 {
-	size_t	 i;
+	struct timespec	 t1;
+	size_t		 i;
 
+	if (repeated > 0) {
+		rep_ok += r->delivered == r->nrcpts;
+		if (repeated == repeat) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			printf("repeat delivered %ld of %ld in %.3f s\n", rep_ok,
+			    repeat, (double)(t1.tv_sec - rep_t0.tv_sec) +
+			    (t1.tv_nsec - rep_t0.tv_nsec) / 1e9);
+		}
+		if (!r->conn_lost)
+			send_next(c);
+		return;
+	}
 	print_result("done", next_txn - 1, -1, &r->txn);
 	for (i = 0; i < r->nrcpts; i++)
 		print_result("rcpt", next_txn - 1, (int)i, &r->rcpts[i]);
@@ -215,6 +237,8 @@ main(int argc, char **argv)
 			p.timeouts.dot = p.timeouts.rset = t;
 		} else if (strcmp(argv[i], "--helo") == 0 && i + 1 < argc)
 			p.helo = argv[++i];
+		else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+			repeat = atol(argv[++i]);
 		else if (strcmp(argv[i], "--free-in-done") == 0)
 			free_in_done = 1;
 		else if (strcmp(argv[i], "--flags") == 0 && i + 1 < argc) {
