@@ -291,6 +291,31 @@ class RelaydCaptureAtReceiver(unittest.TestCase):
                 h.cleanup()
 
 
+class FirstMxDownWorld(unittest.TestCase):
+    """mx_addresses=("127.0.0.3",): mx1 refuses connections; the upstream
+    relay, looking up rcpt-domain.org's MX, delivers to mx2."""
+
+    def test_upstream_falls_back_to_mx2(self):
+        with world.World(algorithms=("ed25519",), smarthost=True,
+                         mx_addresses=("127.0.0.3",)) as w:
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.2", 25), 2)
+            s = smtplib.SMTP(w.smarthost_host, w.smarthost_port, timeout=30)
+            s.starttls(context=ssl.create_default_context(cafile=w.ca_cert))
+            s.login(w.smarthost_user, w.smarthost_password)
+            msg = message("mx2")
+            s.sendmail(BOUNCE, [RCPT], w.key(algorithm="ed25519").sign(msg)
+                       + msg)
+            s.quit()
+            ds = w.deliveries(want=1)
+            self.assertEqual(len(ds), 1, w.logs())
+            self.assertEqual(ds[0].results.get("dmarc"), ["pass"], ds[0])
+            log = w.upstream.maillog()
+            self.assertIn("connect to mx1.rcpt-domain.org[127.0.0.2]:25: "
+                          "Connection refused", log)
+            self.assertIn("relay=mx2.rcpt-domain.org[127.0.0.3]:25", log)
+
+
 class PythonReceiverWorld(unittest.TestCase):
     """receiver="python": programmable MX replies for retry and DSN tests."""
 

@@ -31,8 +31,8 @@ The world holds:
     receiver() to put an aiosmtpd MX there with programmable replies;
   * smarthost=True: a second Postfix instance at smtp.upstream.test
     (127.0.0.6), port 587, requiring STARTTLS and AUTH (Cyrus SASL with a
-    sasldb file in the instance directory), relaying everything to
-    mx1.rcpt-domain.org.
+    sasldb file in the instance directory), relaying to the recipients'
+    MX hosts found in the test DNS, from relay_ip.
 
     world.isolate()                   # first thing in the test module
     w = World(algorithms=("rsa", "ed25519"))
@@ -685,14 +685,17 @@ class World:
     2048 bits) and/or "ed25519" (selector e2026).  receiver: "postfix",
     "python" or None.  smarthost: also start the upstream Postfix.
     relay_ip: the address the bounce domains' SPF authorizes (where relayd
-    or the test's client connects from).  extra_zone: callable(Zone) to
-    add records before dnsmasq starts."""
+    or the test's client connects from).  mx_addresses: the MX addresses
+    the Postfix receiver listens on (default both; ("127.0.0.3",) leaves
+    mx1 down).  extra_zone: callable(Zone) to add records before dnsmasq
+    starts.  DSNs to alice@own-domain.com go to mx.own-domain.com
+    (SENDER_MX_IP): receiver(host=world.SENDER_MX_IP) catches them."""
 
     def __init__(self, algorithms=("rsa",), receiver="postfix",
                  smarthost=False, relay_ip="127.0.0.1",
                  sending_domains=SENDING_DOMAINS, extra_zone=None,
                  smarthost_user="relay-user", smarthost_password="relay-pw",
-                 start=True):
+                 mx_addresses=None, start=True):
         check_isolated()
         self.t0 = time.time()
         self.procs, self.receivers = [], []
@@ -708,6 +711,8 @@ class World:
         self.dns_host, self.dns_port = "127.0.0.1", 53
         self.mx_port = 25
         self.mx_hosts = MX_HOSTS
+        self.mx_addresses = tuple(mx_addresses or
+                                  [ip for _, ip, _ in MX_HOSTS])
         self.smarthost_host, self.smarthost_ip = UPSTREAM_HOST, UPSTREAM_IP
         self.smarthost_port = UPSTREAM_PORT
         self.smarthost_user = smarthost_user
@@ -869,7 +874,7 @@ Lookup_Time = 10
         self.maildir = f"{d}/mail/inbox"
         os.makedirs(f"{d}/mail")
         shutil.chown(f"{d}/mail", "nobody", "nogroup")
-        addrs = [ip for _, ip, _ in MX_HOSTS]
+        addrs = list(self.mx_addresses)
         services = "".join(
             f"{ip}:{self.mx_port} inet n - n - - smtpd\n" for ip in addrs)
         services += ("policyd-spf unix - n n - 0 spawn user=nobody "
@@ -925,7 +930,6 @@ Lookup_Time = 10
             "myhostname": UPSTREAM_HOST,
             "mynetworks": "192.0.2.255/32",
             "smtpd_banner": "$myhostname ESMTP test upstream",
-            "relayhost": f"[{MX_HOSTS[0][0]}]:{self.mx_port}",
             "smtp_bind_address": self.relay_ip,
             "smtpd_tls_security_level": "encrypt",
             "smtpd_tls_auth_only": "yes",
