@@ -66,10 +66,10 @@ MSG = (b"From: a@sender.test\r\nTo: x@rcpt.test\r\nSubject: test\r\n\r\n"
        b"Hello.\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n")
 
 
-def drive(port, *args, timeout=60):
-    """Run the driver; return (stdout lines, stderr text, seconds)."""
+def drive(port, *args, timeout=60, host="127.0.0.1"):
+    """Run the driver; return (stdout lines, stderr text, seconds, rc)."""
     t0 = time.time()
-    r = subprocess.run([DRIVE, "127.0.0.1", str(port)] + list(args),
+    r = subprocess.run([DRIVE, host, str(port)] + list(args),
                        capture_output=True, text=True, timeout=timeout)
     # Under -Db_sanitize=address,undefined any report fails the test.
     if "Sanitizer" in r.stderr or "runtime error:" in r.stderr:
@@ -345,6 +345,23 @@ class ClientTest(unittest.TestCase):
                              msgfile(b""))
         self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
         self.assertEqual(s.messages, [b"\r\n"])
+
+    def test_ipv6(self):
+        h = Handler()
+        s6 = socket.socket(socket.AF_INET6)
+        s6.bind(("::1", 0))
+        port = s6.getsockname()[1]
+        s6.close()
+        ctl = Controller(h, hostname="::1", port=port)
+        ctl.start()
+        try:
+            out, err, _, _ = drive(port, "--txn", "a@s.test", "x@r.test",
+                                   msgfile(MSG), host="::1")
+        finally:
+            ctl.stop()
+        self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
+        self.assertIn("smtp_client connected addr=[::1]:%d" % port, err)
+        self.assertEqual(h.messages[0][3], MSG)
 
     def test_null_sender_and_several_recipients(self):
         s, h = self.aio()
