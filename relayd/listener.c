@@ -25,8 +25,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
+#include "dkim_keys.h"
 #include "log.h"
 #include "users.h"
 #include "listener.h"
@@ -57,6 +59,8 @@ relayd_gen_free(struct relayd_gen *g)
 	config_free(g->cf);
 	users_free(g->users);
 	SSL_CTX_free(g->tls);
+	dkim_keys_free(g->keys);
+	OPENSSL_cleanse(g->verp_key, sizeof(g->verp_key));
 	free(g);
 }
 

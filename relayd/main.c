@@ -34,10 +34,12 @@
 #include "auth.h"
 #include "check.h"
 #include "config.h"
+#include "dkim_keys.h"
 #include "listener.h"
 #include "log.h"
 #include "queue.h"
 #include "relayd.h"
+#include "rewrite.h"
 #include "smtp_server.h"
 #include "spool.h"
 #include "tls.h"
@@ -112,6 +114,12 @@ main_load(const char *path, FILE *err)
 	if (main_needs_tls(g->cf) && (g->tls = tls_server_ctx_new(
 	    g->cf->tls_certificate, g->cf->tls_key, g->cf->tls_min_version,
 	    err)) == NULL)
+		goto fail;
+	/* Issue 4: keys load at start and on reload; a bad one fails the
+	 * whole generation, so a reload keeps the running keys. */
+	if ((g->keys = dkim_keys_load(g->cf, err)) == NULL)
+		goto fail;
+	if (rewrite_key_load(g->cf->secret_file, g->verp_key, err) == -1)
 		goto fail;
 	return g;
 fail:

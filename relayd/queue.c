@@ -28,11 +28,14 @@
 #include "envelope.h"
 #include "log.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "relayd.h"
 #include "spool.h"
 #include "worker.h"
 
 #define QUEUE_BATCH_MAX		64
+/* An envelope sender: RFC 5321 4.5.3.1.3 path limit. */
+#define QUEUE_SENDER_MAX	257
 /*
  * Capture jobs in flight: one per two worker threads, at least one.  A
  * capture job spends its time waiting on flushes; more of them would
@@ -70,6 +73,7 @@ struct qjob {
 	struct qjob		*prev, *next;	/* jobs in flight */
 	struct spool		*sp;
 	char			*dir;		/* capture_dir */
+	uint8_t			 verp_key[VERP_KEY_LEN];
 	size_t			 n;
 	struct qitem		 items[QUEUE_BATCH_MAX];
 };
@@ -231,8 +235,8 @@ queue_capture_one(struct qjob *j, struct qitem *it, int fd,
     struct envelope *env, size_t *size)
 {
 	const char	*body;
-	char		*file = NULL;
-	size_t		 len, blen;
+	char		*file = NULL, **senders;
+	size_t		 len, blen, i;
 
 	it->status = QITEM_RETRY;
 	if (spool_read_file(j->sp, it->id, &file, &len) == -1) {
@@ -253,11 +257,29 @@ queue_capture_one(struct qjob *j, struct qitem *it, int fd,
 		return;
 	}
 	*size = blen;
-	if (capture_stage(fd, env, NULL, body, blen, 0) == -1)
+	/* Each recipient's own envelope sender (rewrite.h). */
+	if ((senders = calloc(env->nrcpts, sizeof(*senders))) == NULL) {
+		free(file);
+		return;
+	}
+	for (i = 0; i < env->nrcpts; i++) {
+		if ((senders[i] = malloc(QUEUE_SENDER_MAX)) == NULL ||
+		    rewrite_sender(j->verp_key, env, i, senders[i],
+		    QUEUE_SENDER_MAX) == -1) {
+			log_error(it->id, "capture_failed step=sender");
+			goto out;
+		}
+	}
+	if (capture_stage(fd, env, (const char *const *)senders, body, blen,
+	    0) == -1)
 		log_error(it->id, "capture_failed step=write error=\"%s\"",
 		    strerror(errno));
 	else
 		it->status = QITEM_OK;
+out:
+	for (i = 0; i < env->nrcpts; i++)
+		free(senders[i]);
+	free(senders);
 	free(file);
 }
 
@@ -434,6 +456,7 @@ queue_dispatch(struct queue *q)
 		j->job.done = queue_capture_done;
 		j->q = q;
 		j->sp = q->r->spool;
+		memcpy(j->verp_key, q->r->gen->verp_key, sizeof(j->verp_key));
 		while (j->n < per && (n = qlist_pop(&q->ready)) != NULL) {
 			memcpy(j->items[j->n].id, n->id, sizeof(n->id));
 			j->n++;

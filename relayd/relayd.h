@@ -26,11 +26,14 @@ struct listener;
 struct auth_throttle;
 struct conn_table;
 struct smtp_session;
+struct dkim_keys;
 
 struct relayd_gen {
 	struct config		*cf;
 	struct users		*users;
 	SSL_CTX			*tls;		/* NULL when no listener uses TLS */
+	struct dkim_keys	*keys;		/* every [domain]'s DKIM keys */
+	uint8_t			 verp_key[32];	/* rewrite.h, from secret_file */
 	unsigned		 refs;		/* sessions using it */
 };
 

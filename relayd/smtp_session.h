@@ -33,6 +33,7 @@ struct config;
 struct config_listen;
 struct listener;
 struct spool_commit;
+struct submit;
 
 enum auth_mech { AUTH_MECH_NONE = 0, AUTH_MECH_PLAIN, AUTH_MECH_LOGIN };
 
@@ -88,6 +89,10 @@ struct smtp_session {
 	struct buf		 body;
 	struct smtp_data	 data;
 	struct spool_commit	*commit;
+	struct submit		*sub;		/* policy, signing, commit */
+	int			 in_submit_call;
+	int			 submit_code;	/* result while in the call */
+	char			 submit_text[SMTP_REPLY_MAX];
 	int			 in_spool_call;
 	int			 sync_status;	/* commit done inside call */
 	size_t			 msg_size;

@@ -352,6 +352,12 @@ submit_commit_done(int status, const char *id, void *arg)
 	submit_reply(s, 250, "2.0.0", text);
 }
 
+const struct envelope *
+submit_envelope(const struct submit *s)
+{
+	return &s->env;
+}
+
 void
 submit_finish(struct submit *s, struct envelope *env, struct buf *body,
     submit_cb cb, void *arg)

@@ -74,5 +74,7 @@ int	submit_data(struct submit *, const char *msg, size_t len,
 void	submit_finish(struct submit *, struct envelope *env, struct buf *body,
 	    submit_cb cb, void *arg);
 void	submit_free(struct submit *);	/* NULL is ok */
+/* The envelope taken by submit_finish() (for the caller's log line). */
+const struct envelope *submit_envelope(const struct submit *);
 
 #endif

@@ -14,6 +14,7 @@ import base64
 import crypt
 import glob
 import json
+import re
 import os
 import shutil
 import signal
@@ -404,6 +405,55 @@ def queued_id(reply_text):
     import re
     m = re.fullmatch(r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)", reply_text)
     return m.group(1) if m else None
+
+
+# What relayd puts before a submitted message: its DKIM-Signature fields,
+# then its one Received field (submit.h).
+_ADDED_RE = re.compile(
+    rb"\A((?:DKIM-Signature:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)+)"
+    rb"(Received: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*)")
+# A VERP envelope sender on the default bounce domain (common/verp.h).
+VERP_RE = r"b\.[a-z2-7]{36}@bounces\.own-domain\.com"
+
+
+def split_added(eml):
+    """(DKIM-Signature fields, Received field, rest) of a captured message;
+    AssertionError when relayd's prefix is not there."""
+    m = _ADDED_RE.match(eml)
+    if not m:
+        raise AssertionError("no DKIM-Signature + Received prefix: %r" % eml[:120])
+    return m.group(1), m.group(2), eml[m.end():]
+
+
+def as_submitted(eml):
+    """A captured message without the fields relayd put before it."""
+    return split_added(eml)[2]
+
+
+def verp_key(secret_path):
+    import hashlib
+    return hashlib.sha256(b"relayd verp key 1\0" + open(secret_path, "rb").read()).digest()
+
+
+def verp_decode(key, local):
+    """(queue ID, recipient index) of a VERP local part b.TOKEN, or None
+    when it is malformed or its MAC does not verify (common/verp.c)."""
+    import hmac
+    import hashlib
+    import struct
+    if not local.lower().startswith("b.") or len(local) != 38:
+        return None
+    try:
+        raw = base64.b32decode(local[2:].upper() + "====")
+    except ValueError:
+        return None
+    if len(raw) != 22:
+        return None
+    body, mac = raw[:12], raw[12:]
+    want = hmac.new(key, b"relayd-verp-1" + body, hashlib.sha256).digest()[:10]
+    if not hmac.compare_digest(mac, want):
+        return None
+    return body[:8].hex(), struct.unpack(">I", body[8:])[0]
 
 
 def main():

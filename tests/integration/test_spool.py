@@ -16,7 +16,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Relayd, message  # noqa: E402
+from harness import (Relayd, VERP_RE, as_submitted, message,  # noqa: E402
+                     verp_decode, verp_key)
 
 QUEUED_RE = re.compile(r"^2\.0\.0 Ok: queued as ([0-9a-f]{16})$")
 ALICE = "alice@own-domain.com"
@@ -107,10 +108,17 @@ class CaptureTest(unittest.TestCase):
         got = h.captured(wait=10, want=1)
         self.assertEqual(len(got), 1)
         js, eml = got[0]
-        self.assertEqual(eml, msg)
+        self.assertEqual(as_submitted(eml), msg)
+        # Each recipient has its own aligned VERP sender naming this
+        # message and that recipient.
+        key = verp_key(f"{h.dir}/secret")
+        senders = [r["mail_from"] for r in js["recipients"]]
+        for i, snd in enumerate(senders):
+            self.assertRegex(snd, VERP_RE)
+            self.assertEqual(verp_decode(key, snd.split("@")[0]), (qid, i))
         want = {"id": qid, "recipients": [
-            {"rcpt": "one@rcpt-domain.org", "mail_from": ALICE},
-            {"rcpt": "two@other-domain.net", "mail_from": ALICE}]}
+            {"rcpt": "one@rcpt-domain.org", "mail_from": senders[0]},
+            {"rcpt": "two@other-domain.net", "mail_from": senders[1]}]}
         self.assertEqual(js, want)
         raw = open(f"{h.capture}/{qid}.json", "rb").read()
         self.assertEqual(raw, json.dumps(want, ensure_ascii=False).encode())
@@ -122,7 +130,7 @@ class CaptureTest(unittest.TestCase):
         self.assertEqual(os.stat(h.spool).st_mode & 0o777, 0o700)
         self.assertEqual(os.stat(h.capture).st_mode & 0o777, 0o700)
         self.assertRegex(h.logtext(),
-                         rf"{qid} captured nrcpt=2 size={len(msg)}\b")
+                         rf"{qid} captured nrcpt=2 size={len(eml)}\b")
 
     def test_json_escaping_and_utf8(self):
         h = self.h
@@ -138,13 +146,15 @@ class CaptureTest(unittest.TestCase):
         s.quit()
         got = h.captured(wait=10, want=1)
         self.assertEqual(len(got), 1)
+        senders = [r["mail_from"] for r in got[0][0]["recipients"]]
+        self.assertEqual(len(set(senders)), 2)
         want = {"id": qid, "recipients": [
-            {"rcpt": r, "mail_from": ALICE} for r in rcpts]}
+            {"rcpt": r, "mail_from": m} for r, m in zip(rcpts, senders)]}
         raw = open(f"{h.capture}/{qid}.json", "rb").read()
         self.assertEqual(raw, json.dumps(want, ensure_ascii=False).encode())
         self.assertIn(b'"j\xc3\xb6hn@rcpt-domain.org"', raw)
         self.assertIn(b'"\\"a\\\\\\"b c\\"@rcpt-domain.org"', raw)
-        self.assertEqual(got[0][1], msg)
+        self.assertEqual(as_submitted(got[0][1]), msg)
 
     def test_many_messages_in_one_session(self):
         h = self.h
@@ -156,7 +166,7 @@ class CaptureTest(unittest.TestCase):
             sent[queued_id(self, code, text)] = msg
         s.quit()
         got = h.captured(wait=15, want=len(sent))
-        self.assertEqual({j["id"]: e for j, e in got}, sent)
+        self.assertEqual({j["id"]: as_submitted(e) for j, e in got}, sent)
         self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
 
 
@@ -209,7 +219,7 @@ class RecoveryTest(unittest.TestCase):
         for qid, msg in sent.items():
             env = parse_envelope(open(f"{q}/{qid}", "rb").read())
             self.assertEqual(env["id"], qid.encode())
-            self.assertEqual(env["body"], msg)
+            self.assertEqual(as_submitted(env["body"]), msg)
             self.assertEqual(env["from"], ALICE.encode())
             self.assertEqual(env["rcpt"], ["rcpt@rcpt-domain.org"])
         h.stop()
@@ -219,7 +229,7 @@ class RecoveryTest(unittest.TestCase):
         open(h.conf, "w").write(text)
         h.start()
         got = h.captured(wait=15, want=len(sent))
-        self.assertEqual({j["id"]: e for j, e in got}, sent)
+        self.assertEqual({j["id"]: as_submitted(e) for j, e in got}, sent)
         self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
         self.assertEqual(len(os.listdir(h.capture)), 2 * len(sent))
 
@@ -292,7 +302,7 @@ class CrashTest(unittest.TestCase):
         by_bytes = {m: k for k, m in sent.items()}
         seen_keys = {}
         for qid in ids:
-            eml = open(f"{h.capture}/{qid}.eml", "rb").read()
+            eml = as_submitted(open(f"{h.capture}/{qid}.eml", "rb").read())
             js = json.load(open(f"{h.capture}/{qid}.json"))
             self.assertEqual(js["id"], qid)
             self.assertIn(eml, by_bytes, f"{qid} is partial or unknown")
