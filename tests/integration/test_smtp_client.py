@@ -692,6 +692,17 @@ class ClientTest(unittest.TestCase):
             "available"])
         self.assertEqual(s.lines, ["EHLO client.test", "STARTTLS"])
 
+    def test_starttls_refused_opportunistic_goes_clear(self):
+        s = self.script(ehlo=("PIPELINING", "8BITMIME", "STARTTLS"),
+                        replies={"STARTTLS": "454 4.7.0 TLS not available"})
+        out, _, _, _ = drive(s.port, "--tls", "opportunistic", "--txn",
+                             "a@s.test", "x@r.test", msgfile(MSG))
+        self.assertTrue(out[0].startswith("ready esmtp=1 tls=0 "), out)
+        self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
+        # No SIZE advertised here, so no SIZE= parameter.
+        self.assertEqual(s.lines[:3], ["EHLO client.test", "STARTTLS",
+                                       "MAIL FROM:<a@s.test>"])
+
     def test_starttls_response_injection_discarded(self):
         s = self.script(tls=True, inject=b"250-injected\r\n250 PIPELINING\r\n")
         out, err, _, _ = drive(s.port, "--tls", "required", "--txn",
