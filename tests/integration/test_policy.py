@@ -353,7 +353,8 @@ class TestHeaderTable(Base):
 class TestMailFrom(Base):
     def test_owned(self):
         for addr in ("alice@own-domain.com", "x@own-domain.com",
-                     "x@OWN-DOMAIN.COM", "X@Own-Domain.Com"):
+                     "x@OWN-DOMAIN.COM", "X@Own-Domain.Com",
+                     '"a b"@own-domain.com', '"a@evil.com"@own-domain.com'):
             with self.subTest(addr):
                 code, text = mail_from_reply(self.h, addr)
                 self.assertEqual((code, text), (250, "2.1.0 Ok"))
@@ -366,6 +367,13 @@ class TestMailFrom(Base):
                 code, text = mail_from_reply(self.h, addr)
                 self.assertEqual(f"{code} {text}",
                                  NOT_OWNED % (addr, "alice"))
+
+    def test_trailing_dot(self):
+        # RFC 5321 4.1.2: a Domain has no trailing dot; a syntax error.
+        for addr in ("alice@own-domain.com.", "alice@OWN-DOMAIN.COM."):
+            with self.subTest(addr):
+                self.assertEqual(mail_from_reply(self.h, addr),
+                                 (501, "5.1.7 Bad sender address syntax"))
 
     def test_look_alike_with_smtputf8(self):
         addr = "x@own-domаin.com"       # Cyrillic a
