@@ -340,11 +340,16 @@ main(int argc, char *argv[])
 		goto out;
 	if (main_drop_privileges(r.cf->user) == -1)
 		goto out;
-	if ((r.workers = worker_pool_new(r.base, r.cf->workers)) == NULL) {
+	/*
+	 * Two pools: CPU work (password hashes, signatures) must never wait
+	 * behind a thread that sleeps in fsync, so flushes get their own.
+	 */
+	if ((r.workers = worker_pool_new(r.base, r.cf->workers)) == NULL ||
+	    (r.io = worker_pool_new(r.base, RELAYD_IO_THREADS)) == NULL) {
 		fprintf(stderr, "relayd: cannot start worker threads\n");
 		goto out;
 	}
-	if ((r.spool = spool_open(r.cf->spool, r.base, r.workers, stderr,
+	if ((r.spool = spool_open(r.cf->spool, r.base, r.io, stderr,
 	    main_found, &found)) == NULL)
 		goto out;
 	if (found.nomem) {
@@ -377,9 +382,14 @@ main(int argc, char *argv[])
 out:
 	smtp_sessions_free_all(&r);
 	listeners_free(&r);
-	/* Finish in-flight jobs (spool commits) while spool and queue live. */
+	/*
+	 * Finish in-flight jobs while spool and queue live: signatures first
+	 * (their done() may start spool commits), then the flushes.
+	 */
 	worker_pool_free(r.workers);
 	r.workers = NULL;
+	worker_pool_free(r.io);
+	r.io = NULL;
 	queue_free(r.queue);
 	r.queue = NULL;
 	spool_free(r.spool);

@@ -1,36 +1,80 @@
 /*
- * queue: the scheduler between the spool and the delivery mode.
+ * queue: the scheduler between the spool and the delivery modes.
  *
- * Owns a FIFO of queue IDs ready for delivery, a retry list for messages
- * whose last attempt failed, and a hold list for messages no delivery
- * mode can take yet (mx and smarthost until the delivery issue lands).
- * The dispatcher runs on the loop thread and hands batches of up to
- * QUEUE_BATCH_MAX IDs to worker jobs, one job per two worker threads in
- * flight.  A capture job reads each spool file, writes the capture files,
- * shares one data flush and one directory fsync across its batch, and
- * only then removes the spool files (one fsync of queue/), so a crash may
- * capture a message twice but never loses it.
+ * Owns a FIFO of queue IDs ready for delivery, a retry list for captures
+ * that failed, a hold list ([queue] hold), and for mx and smarthost
+ * delivery every message's per-recipient state, the destinations being
+ * delivered to, their SMTP connections, the DNS resolver and the client
+ * TLS contexts.
  *
- * Limits: QUEUE_BATCH_MAX messages per job; failed captures wait
- * retry_min before the next attempt.  Delivery modes slot in as another
- * job kind in queue_dispatch().
+ * Capture: the dispatcher hands batches of up to QUEUE_BATCH_MAX IDs to
+ * worker jobs, one job per two I/O threads in flight.  A capture job reads
+ * each spool file, writes the capture files, shares one data flush and one
+ * directory fsync across its batch, and only then removes the spool files
+ * (one fsync of queue/), so a crash may capture a message twice but never
+ * loses it.
+ *
+ * mx and smarthost (docs/operations.md, "Delivery state"):
+ *  - each message has state/ID beside queue/ID (spool.h), a text file with
+ *    one line per recipient: pending, delivered or failed, attempts, next
+ *    attempt, whether its failure was reported, and the last error
+ *    (escaped).  Every change is written (tmp, flush, rename, fsync of
+ *    state/; writes of many messages share one flush: group commit) before
+ *    anything is done because of it: before a DSN is queued, before the
+ *    message leaves the spool, before the next attempt is scheduled.  A
+ *    crash loses at most the record of a 250: that recipient is sent again;
+ *  - a round: every pending recipient due now becomes a task, one SMTP
+ *    transaction of its own (its own VERP envelope sender, rewrite.h), on
+ *    the destination of its domain (mx) or the one smarthost;
+ *  - a destination looks its domain up once (dns.h: MX in order, then
+ *    each address), keeps a cursor on the address in use, and runs up to
+ *    max_connections_per_host connections (max_connections in all), each
+ *    taking tasks one after the other (RSET between, smtp_client.h) up to
+ *    max_messages_per_connection;
+ *  - queue_outcome() is the one place that decides what a result means
+ *    for a recipient (STYLE.md): delivered, failed (5xx, DNS permanent
+ *    errors, expiry after max_age), or deferred with exponential backoff
+ *    and jitter between retry_min and retry_max;
+ *  - failed recipients not yet reported get one DSN per message and event
+ *    (RFC 3464), committed to the spool like any message and delivered by
+ *    the same machinery; never to the null sender.
+ *
+ * Limits: a connection failure before the greeting moves the destination
+ * to the next address or MX host; a 4xx to a transaction defers the
+ * recipient to a later round (it does not try the next MX at once).  The
+ * spool file is read on the loop thread when a round starts (page cache;
+ * see the report).  [dns] servers are read at start only.  Smarthost
+ * names are resolved through the MX lookup's implicit-MX path (a name with
+ * MX records of its own would go to those).
  */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "capture.h"
 #include "config.h"
+#include "dns.h"
 #include "envelope.h"
 #include "log.h"
 #include "queue.h"
 #include "rewrite.h"
 #include "relayd.h"
+#include "smtp_client.h"
+#include "smtp_reply.h"
 #include "spool.h"
+#include "tls.h"
 #include "worker.h"
 
 #define QUEUE_BATCH_MAX		64
@@ -78,6 +122,10 @@ struct qjob {
 	struct qitem		 items[QUEUE_BATCH_MAX];
 };
 
+struct msg;
+struct dest;
+struct wjob;
+
 struct queue {
 	struct relayd	*r;
 	struct qlist	 ready;
@@ -88,6 +136,20 @@ struct queue {
 	unsigned	 inflight;	/* messages in jobs */
 	struct event	*retry_ev;
 	struct event	*kick_ev;	/* dispatch from the loop */
+
+	/* mx and smarthost delivery. */
+	struct msg	*msgs;		/* every message loaded */
+	unsigned	 nmsgs;
+	struct dest	*dests;
+	unsigned	 nconns;	/* connections open, all destinations */
+	struct msg	*wq_head, *wq_tail;	/* state writes waiting */
+	struct wjob	*wjob;		/* the state writer in flight */
+	struct msg	*rm_head;	/* messages to remove from the spool */
+	struct wjob	*rmjob;		/* the remover in flight */
+	struct dns	*dns;
+	SSL_CTX		*ctx_mx;	/* [delivery] tls, ca_file */
+	SSL_CTX		*ctx_smarthost;	/* [smarthost] verify, ca_file */
+	char		*smarthost_pass;	/* password_file's first line */
 };
 
 static void	queue_dispatch(struct queue *);
@@ -413,7 +475,7 @@ queue_dispatch(struct queue *q)
 
 	/* Called from spool_open()'s found(): r->spool is not set yet, so
 	 * come back from the loop. */
-	if (q->r->spool == NULL || q->r->workers == NULL) {
+	if (q->r->spool == NULL || q->r->io == NULL) {
 		if (!evtimer_pending(q->kick_ev, NULL))
 			evtimer_add(q->kick_ev, &now);
 		return;
@@ -436,7 +498,7 @@ queue_dispatch(struct queue *q)
 	/* A reload switched to capture: what was held is ready now. */
 	while ((n = qlist_pop(&q->held)) != NULL)
 		qlist_push(&q->ready, n);
-	maxjobs = worker_pool_size(q->r->workers) / QUEUE_WORKERS_PER_JOB;
+	maxjobs = worker_pool_size(q->r->io) / QUEUE_WORKERS_PER_JOB;
 	if (maxjobs == 0)
 		maxjobs = 1;
 	while (q->ready.n > 0 && q->njobs < maxjobs) {
@@ -468,6 +530,6 @@ queue_dispatch(struct queue *q)
 		q->jobs = j;
 		q->njobs++;
 		q->inflight += (unsigned)j->n;
-		worker_submit(q->r->workers, &j->job);
+		worker_submit(q->r->io, &j->job);
 	}
 }

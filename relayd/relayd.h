@@ -37,12 +37,16 @@ struct relayd_gen {
 	unsigned		 refs;		/* sessions using it */
 };
 
+/* Threads that flush the spool and capture files (see main.c). */
+#define RELAYD_IO_THREADS	2
+
 struct relayd {
 	struct event_base	*base;
 	const struct config	*cf;
 	const struct users	*users;
 	SSL_CTX			*tls;
-	struct worker_pool	*workers;
+	struct worker_pool	*workers;	/* CPU work: crypt, DKIM signing */
+	struct worker_pool	*io;		/* disk flushes: spool, capture */
 	struct spool		*spool;
 	struct queue		*queue;
 	struct listener		*listeners;	/* list */
