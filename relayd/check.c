@@ -272,6 +272,24 @@ check_alignment(struct check *k, const psl_ctx_t *psl,
 }
 
 int
+config_check_alignment(const struct config *cfg, FILE *err)
+{
+	struct check	 k = { cfg, err, 0 };
+	psl_ctx_t	*psl, *latest;
+	char		 sec[300];
+	size_t		 i;
+
+	latest = psl_latest(NULL);
+	psl = latest != NULL ? latest : (psl_ctx_t *)psl_builtin();
+	for (i = 0; i < cfg->ndomains; i++) {
+		snprintf(sec, sizeof(sec), "domain %s", cfg->domains[i].name);
+		check_alignment(&k, psl, &cfg->domains[i], sec);
+	}
+	psl_free(latest);
+	return k.nerr;
+}
+
+int
 config_check_files(const struct config *cfg, FILE *err)
 {
 	struct check	 k = { cfg, err, 0 };

@@ -14,5 +14,7 @@ struct config;
 
 /* Returns the number of problems, each printed to err with file and line. */
 int	config_check_files(const struct config *, FILE *err);
+/* Only the bounce-domain alignment (the daemon checks it at every load). */
+int	config_check_alignment(const struct config *, FILE *err);
 
 #endif

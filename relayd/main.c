@@ -115,6 +115,9 @@ main_load(const char *path, FILE *err)
 	}
 	if (main_check_support(g->cf, err) != 0)
 		goto fail;
+	/* Issue 3: a bounce domain that would not align is refused. */
+	if (config_check_alignment(g->cf, err) != 0)
+		goto fail;
 	if (users_load(g->cf->users_file, err, &g->users) != 0) {
 		g->users = NULL;
 		goto fail;

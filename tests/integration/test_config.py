@@ -126,6 +126,18 @@ class ConfigCheck(unittest.TestCase):
                        "bounce_domain: bounces.other.org does not share the "
                        "organizational domain own-domain.com")
 
+    def test_daemon_refuses_misaligned_bounce_domain(self):
+        # Not only -t: the daemon itself refuses to start with it.
+        h = self.harness(sections={"domain own-domain.com":
+                                   {"bounce_domain": "bounces.other.org"}})
+        n = line_of(h.conf, "bounce_domain = bounces.other.org")
+        r = subprocess.run([RELAYD, "-c", h.conf], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"{h.conf}:{n}: [domain own-domain.com] bounce_domain: "
+                      "bounces.other.org does not share the organizational "
+                      "domain own-domain.com", r.stderr)
+
     def test_aligned_deeper_bounce_domain(self):
         h = self.harness(sections={"domain own-domain.com":
                                    {"bounce_domain": "b.mail.own-domain.com"}})
