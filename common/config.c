@@ -222,6 +222,13 @@ static const struct key_def keys[] = {
 	{ SEC_DELIVERY, "tls", T_ENUM, C(delivery_tls), 0, 0, delivery_tlss },
 	{ SEC_DELIVERY, "mx_port", T_UINT, C(mx_port), 1, 65535, NULL },
 	{ SEC_DELIVERY, "capture_dir", T_STR, C(capture_dir), 0, 0, NULL },
+	{ SEC_DELIVERY, "ca_file", T_STR, C(delivery_ca_file), 0, 0, NULL },
+	{ SEC_DELIVERY, "max_connections", T_UINT, C(max_connections), 1,
+	    10000, NULL },
+	{ SEC_DELIVERY, "max_connections_per_host", T_UINT,
+	    C(max_connections_per_host), 1, 1000, NULL },
+	{ SEC_DELIVERY, "max_messages_per_connection", T_UINT,
+	    C(max_messages_per_connection), 1, 100000, NULL },
 
 	{ SEC_SMARTHOST, "host", T_HOST, C(smarthost_host), 0, 0, NULL },
 	{ SEC_SMARTHOST, "port", T_UINT, C(smarthost_port), 1, 65535, NULL },
@@ -232,6 +239,7 @@ static const struct key_def keys[] = {
 	    NULL },
 	{ SEC_SMARTHOST, "password_file", T_STR, C(smarthost_password_file),
 	    0, 0, NULL },
+	{ SEC_SMARTHOST, "ca_file", T_STR, C(smarthost_ca_file), 0, 0, NULL },
 
 	{ SEC_QUEUE, "retry_min", T_DUR, C(retry_min), 1, DAY, NULL },
 	{ SEC_QUEUE, "retry_max", T_DUR, C(retry_max), 1, 7 * DAY, NULL },
@@ -1194,6 +1202,8 @@ defaults(struct config *cfg)
 	    (cfg->smarthost_host = strdup("")) == NULL ||
 	    (cfg->smarthost_username = strdup("")) == NULL ||
 	    (cfg->smarthost_password_file = strdup("")) == NULL ||
+	    (cfg->smarthost_ca_file = strdup("")) == NULL ||
+	    (cfg->delivery_ca_file = strdup("")) == NULL ||
 	    (cfg->dns_servers = strdup("")) == NULL)
 		return -1;
 	cfg->workers = 0;
@@ -1216,6 +1226,9 @@ defaults(struct config *cfg)
 	cfg->delivery_mode = DELIVERY_MODE_MX;
 	cfg->delivery_tls = DELIVERY_TLS_OPPORTUNISTIC;
 	cfg->mx_port = 25;
+	cfg->max_connections = 100;
+	cfg->max_connections_per_host = 10;
+	cfg->max_messages_per_connection = 100;
 	cfg->smarthost_port = 587;
 	cfg->smarthost_tls = TLS_MODE_STARTTLS;
 	cfg->smarthost_verify = 1;
@@ -1358,6 +1371,8 @@ config_free_parts(struct config_priv *cp)
 	free(cfg->smarthost_host);
 	free(cfg->smarthost_username);
 	free(cfg->smarthost_password_file);
+	free(cfg->smarthost_ca_file);
+	free(cfg->delivery_ca_file);
 	free(cfg->dns_servers);
 	for (i = 0; i < cp->nsecs; i++)
 		free(cp->secs[i].name);

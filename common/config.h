@@ -114,6 +114,10 @@ struct config {
 	enum delivery_tls	 delivery_tls;	/* opportunistic */
 	unsigned		 mx_port;	/* 25 */
 	char			*capture_dir;	/* /var/spool/relayd/captured */
+	char			*delivery_ca_file;	/* "": system store */
+	unsigned		 max_connections;	/* 100 in all */
+	unsigned		 max_connections_per_host;	/* 10 */
+	unsigned		 max_messages_per_connection;	/* 100 */
 
 	/* [smarthost] */
 	char		*smarthost_host;	/* "" */
@@ -122,6 +126,7 @@ struct config {
 	int		 smarthost_verify;	/* yes */
 	char		*smarthost_username;	/* "" */
 	char		*smarthost_password_file;	/* "" */
+	char		*smarthost_ca_file;	/* "": system store */
 
 	/* [queue] */
 	uint64_t	 retry_min;		/* 5m */

@@ -77,14 +77,6 @@ main_check_support(const struct config *cf, FILE *err)
 			    cf->listens[i].line, cf->listens[i].name);
 			problems++;
 		}
-	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
-		/* XXX delivery to MX hosts and smarthosts is the next issue;
-		 * refuse rather than accept mail that could never leave. */
-		fprintf(err, "%s: [delivery] mode: %s is not supported by this "
-		    "version of relayd (only capture)\n", cf->path,
-		    cf->delivery_mode == DELIVERY_MODE_MX ? "mx" : "smarthost");
-		problems++;
-	}
 	return problems;
 }
 

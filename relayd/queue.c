@@ -124,6 +124,7 @@ struct qjob {
 
 struct msg;
 struct dest;
+struct conn;
 struct wjob;
 
 struct queue {
@@ -141,6 +142,7 @@ struct queue {
 	struct msg	*msgs;		/* every message loaded */
 	unsigned	 nmsgs;
 	struct dest	*dests;
+	struct conn	*conns;
 	unsigned	 nconns;	/* connections open, all destinations */
 	struct msg	*wq_head, *wq_tail;	/* state writes waiting */
 	struct wjob	*wjob;		/* the state writer in flight */
@@ -153,6 +155,1487 @@ struct queue {
 };
 
 static void	queue_dispatch(struct queue *);
+
+/*
+ * Delivery: mx and smarthost.
+ */
+
+#define STATE_MAGIC		"RELAYD-STATE 1\n"
+#define STATE_FILE_MAX		(64u * 1024 * 1024)
+#define QUEUE_WRITE_MAX		256	/* state files per group commit */
+#define QUEUE_DSN_MAX		(16u * 1024 * 1024)
+#define QUEUE_PASS_MAX		512
+/* A stale destination (its lookup) is not kept beyond one round. */
+
+enum rcpt_state { RS_PENDING = 0, RS_DELIVERED, RS_FAILED };
+
+static const char *const rcpt_state_names[] = {
+	"pending", "delivered", "failed"
+};
+
+struct rcpt {
+	enum rcpt_state	 st;
+	unsigned	 attempts;
+	int64_t		 next;		/* next attempt, epoch seconds */
+	int		 reported;	/* failed: in a DSN (or none due) */
+	int		 code;		/* last error: the server's code, or 0 */
+	char		 status[SMTP_ENHANCED_MAX];	/* "" or X.Y.Z */
+	char		 remote[DNS_NAME_MAX + 1];	/* "" or the host */
+	char		 error[SMTP_RESULT_TEXT_MAX];	/* escaped */
+	/* Memory only. */
+	int		 busy;		/* a task is out */
+	int		 in_dsn;	/* in the DSN being committed */
+};
+
+struct msg {
+	struct msg		*prev, *next;	/* q->msgs */
+	struct msg		*wnext;		/* write or remove list */
+	struct queue		*q;
+	char			 id[ENVELOPE_ID_MAX + 1];
+	struct envelope		 env;
+	struct rcpt		*r;
+	char			*file;		/* while tasks are out */
+	const char		*body;
+	size_t			 bodylen;
+	unsigned		 inflight;	/* tasks out */
+	int			 dirty;		/* state changed, not written */
+	int			 wq;		/* in the write list */
+	int			 writing;	/* in the writer's batch */
+	int			 removing;
+	struct spool_commit	*dsn;		/* DSN commit in flight */
+	struct event		*timer;
+};
+
+struct task {
+	struct task	*next;
+	struct msg	*m;
+	size_t		 ri;
+	char		 sender[QUEUE_SENDER_MAX];
+};
+
+struct dest {
+	struct dest		*prev, *next;
+	struct queue		*q;
+	char			 name[DNS_NAME_MAX + 1];
+	int			 smarthost;
+	struct dns_query	*query;
+	struct dns_mx_result	*mx;	/* NULL until resolved */
+	size_t			 hi, ai;	/* the address in use */
+	struct task		*head, *tail;
+	unsigned		 ntasks;	/* waiting for a connection */
+	unsigned		 nconns;
+	unsigned		 nidle;	/* connecting, or greeted and idle */
+	struct smtp_result	 last;	/* the last connection failure */
+	char			 last_host[DNS_NAME_MAX + 1];
+};
+
+struct conn {
+	struct conn		*prev, *next;	/* q->conns */
+	struct dest		*d;
+	struct smtp_client	*c;
+	struct task		*cur;
+	unsigned		 ntx;
+	size_t			 hi, ai;
+	int			 greeted;
+	int			 idle;	/* counted in d->nidle */
+	SSL_CTX			*ctx;	/* a reference */
+	char			 host[DNS_NAME_MAX + 1];
+	char			 addr[INET6_ADDRSTRLEN + 8];
+	const char		*rcpts[1];
+};
+
+/* A worker job: write state files, or remove delivered messages. */
+struct wjob {
+	struct worker_job	 job;
+	struct queue		*q;
+	struct spool		*sp;
+	size_t			 n;
+	struct msg		*ms[QUEUE_WRITE_MAX];
+	char			 ids[QUEUE_WRITE_MAX][ENVELOPE_ID_MAX + 1];
+	struct buf		 data[QUEUE_WRITE_MAX];
+	int			 ok[QUEUE_WRITE_MAX];
+};
+
+static void	msg_schedule(struct msg *);
+static void	msg_free(struct msg *);
+static void	dest_run(struct dest *);
+static void	queue_run_dests(struct queue *);
+static void	state_flush(struct queue *);
+static void	msg_arm(struct msg *, time_t);
+
+/* --- the state file ------------------------------------------------- */
+
+/*
+ * state/ID:
+ *
+ *   RELAYD-STATE 1
+ *   rcpt INDEX STATE ATTEMPTS NEXT REPORTED CODE STATUS REMOTE ERROR
+ *   ...one line per recipient, in the spool file's order...
+ *   end COUNT
+ *
+ * STATE is pending, delivered or failed; NEXT the next attempt in seconds
+ * since the epoch; REPORTED 1 when the failure went into a DSN; CODE the
+ * server's reply code of the last error or 0; STATUS its enhanced code or
+ * "-"; REMOTE the host that gave it or "-"; ERROR the rest of the line,
+ * printable ASCII (smtp_reply_escape()).  A file that does not parse is
+ * ignored with a log line: every recipient is then pending (sent again
+ * rather than lost).
+ */
+static int
+state_serialize(const struct msg *m, struct buf *out)
+{
+	const struct rcpt	*rc;
+	size_t			 i;
+
+	if (buf_append_str(out, STATE_MAGIC) == -1)
+		return -1;
+	for (i = 0; i < m->env.nrcpts; i++) {
+		rc = &m->r[i];
+		if (buf_appendf(out, "rcpt %zu %s %u %" PRId64 " %d %d %s %s "
+		    "%s\n", i, rcpt_state_names[rc->st], rc->attempts,
+		    rc->next, rc->reported, rc->code,
+		    rc->status[0] ? rc->status : "-",
+		    rc->remote[0] ? rc->remote : "-", rc->error) == -1)
+			return -1;
+	}
+	return buf_appendf(out, "end %zu\n", m->env.nrcpts);
+}
+
+static int
+state_word(const char **p, const char *end, char *w, size_t wlen)
+{
+	size_t	 n = 0;
+
+	while (*p < end && **p != ' ' && **p != '\n') {
+		if (n + 1 >= wlen)
+			return -1;
+		w[n++] = *(*p)++;
+	}
+	w[n] = '\0';
+	if (*p < end && **p == ' ')
+		(*p)++;
+	return n > 0 ? 0 : -1;
+}
+
+/* Parse into r[0..n-1]; 0 or -1 (then r is untouched). */
+static int
+state_parse(const char *p, size_t len, struct rcpt *r, size_t n)
+{
+	const char	*end = p + len, *eol;
+	struct rcpt	*tmp;
+	char		 w[DNS_NAME_MAX + 2], *ep;
+	size_t		 i, k, elen;
+	int		 j;
+
+	if (len < sizeof(STATE_MAGIC) - 1 ||
+	    memcmp(p, STATE_MAGIC, sizeof(STATE_MAGIC) - 1) != 0)
+		return -1;
+	p += sizeof(STATE_MAGIC) - 1;
+	if ((tmp = calloc(n ? n : 1, sizeof(*tmp))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    state_word(&p, eol, w, sizeof(w)) == -1 ||
+		    strcmp(w, "rcpt") != 0 ||
+		    state_word(&p, eol, w, sizeof(w)) == -1 ||
+		    strtoull(w, &ep, 10) != i || *ep != '\0' ||
+		    state_word(&p, eol, w, sizeof(w)) == -1)
+			goto bad;
+		for (j = 0; j < 3; j++)
+			if (strcmp(w, rcpt_state_names[j]) == 0)
+				break;
+		if (j == 3)
+			goto bad;
+		tmp[i].st = (enum rcpt_state)j;
+		if (state_word(&p, eol, w, sizeof(w)) == -1)
+			goto bad;
+		tmp[i].attempts = (unsigned)strtoul(w, &ep, 10);
+		if (*ep != '\0' || state_word(&p, eol, w, sizeof(w)) == -1)
+			goto bad;
+		tmp[i].next = strtoll(w, &ep, 10);
+		if (*ep != '\0' || state_word(&p, eol, w, sizeof(w)) == -1)
+			goto bad;
+		tmp[i].reported = w[0] == '1';
+		if (state_word(&p, eol, w, sizeof(w)) == -1)
+			goto bad;
+		tmp[i].code = (int)strtol(w, &ep, 10);
+		if (*ep != '\0' || state_word(&p, eol, w, sizeof(w)) == -1 ||
+		    strlen(w) >= sizeof(tmp[i].status))
+			goto bad;
+		if (strcmp(w, "-") != 0)
+			memcpy(tmp[i].status, w, strlen(w) + 1);
+		if (state_word(&p, eol, w, sizeof(w)) == -1 ||
+		    strlen(w) >= sizeof(tmp[i].remote))
+			goto bad;
+		if (strcmp(w, "-") != 0)
+			memcpy(tmp[i].remote, w, strlen(w) + 1);
+		elen = (size_t)(eol - p);
+		if (elen >= sizeof(tmp[i].error))
+			elen = sizeof(tmp[i].error) - 1;
+		for (k = 0; k < elen; k++)
+			if (!isprint((unsigned char)p[k]))
+				goto bad;
+		memcpy(tmp[i].error, p, elen);
+		tmp[i].error[elen] = '\0';
+		p = eol + 1;
+	}
+	if ((size_t)(end - p) < 5 || memcmp(p, "end ", 4) != 0 ||
+	    strtoull(p + 4, &ep, 10) != n || ep >= end || *ep != '\n' ||
+	    ep + 1 != end)
+		goto bad;
+	memcpy(r, tmp, n * sizeof(*r));
+	free(tmp);
+	return 0;
+bad:
+	free(tmp);
+	return -1;
+}
+
+/* --- group commit of state files --------------------------------------- */
+
+static void
+state_enqueue(struct msg *m)
+{
+	struct queue	*q = m->q;
+
+	m->dirty = 1;
+	if (m->wq || m->writing)
+		return;	/* written again after the batch in flight */
+	m->wq = 1;
+	m->wnext = NULL;
+	if (q->wq_tail)
+		q->wq_tail->wnext = m;
+	else
+		q->wq_head = m;
+	q->wq_tail = m;
+	state_flush(q);
+}
+
+static void
+state_work(struct worker_job *wj)
+{
+	struct wjob		*j = (struct wjob *)wj;
+	const char		*ids[QUEUE_WRITE_MAX];
+	const struct buf	*data[QUEUE_WRITE_MAX];
+	size_t			 i;
+
+	for (i = 0; i < j->n; i++) {
+		ids[i] = j->ids[i];
+		data[i] = &j->data[i];
+	}
+	spool_state_write_many(j->sp, ids, data, j->ok, j->n);
+}
+
+static void
+state_done(struct worker_job *wj)
+{
+	struct wjob	*j = (struct wjob *)wj;
+	struct queue	*q = j->q;
+	struct msg	*m;
+	size_t		 i;
+
+	for (i = 0; i < j->n; i++)
+		buf_clear(&j->data[i]);
+	if (q == NULL) {
+		free(j);
+		return;
+	}
+	q->wjob = NULL;
+	for (i = 0; i < j->n; i++) {
+		m = j->ms[i];
+		m->writing = 0;
+		if (!j->ok[i]) {
+			/* Not recorded: act on nothing, try again later. */
+			m->dirty = 1;
+			log_error(m->id, "state_not_written retry_in=%llus",
+			    (unsigned long long)q->r->cf->retry_min);
+			msg_arm(m, (time_t)q->r->cf->retry_min);
+			continue;
+		}
+		/* Recorded: now act on it. */
+		if (m->dirty)
+			state_enqueue(m);
+		else
+			msg_schedule(m);
+	}
+	free(j);
+	state_flush(q);
+}
+
+static void
+state_flush(struct queue *q)
+{
+	struct wjob	*j;
+	struct msg	*m;
+
+	if (q->wjob != NULL || q->wq_head == NULL || q->r->io == NULL)
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_error("-", "state_flush_failed error=\"out of memory\"");
+		return;
+	}
+	j->q = q;
+	j->sp = q->r->spool;
+	j->job.work = state_work;
+	j->job.done = state_done;
+	while (j->n < QUEUE_WRITE_MAX && (m = q->wq_head) != NULL) {
+		q->wq_head = m->wnext;
+		if (q->wq_head == NULL)
+			q->wq_tail = NULL;
+		m->wq = 0;
+		buf_init(&j->data[j->n], STATE_FILE_MAX);
+		if (state_serialize(m, &j->data[j->n]) == -1) {
+			buf_clear(&j->data[j->n]);
+			log_error(m->id, "state_serialize_failed");
+			continue;
+		}
+		memcpy(j->ids[j->n], m->id, sizeof(m->id));
+		m->dirty = 0;
+		m->writing = 1;
+		j->ms[j->n++] = m;
+	}
+	q->wjob = j;
+	worker_submit(q->r->io, &j->job);
+}
+/* --- the delivery-failure policy ---------------------------------------- */
+
+/*
+ * The delay before attempt number attempts + 1: retry_min doubled per
+ * attempt made, at most retry_max, less up to a quarter at random so
+ * messages deferred together spread out, never below retry_min.
+ */
+static time_t
+queue_backoff(const struct config *cf, unsigned attempts)
+{
+	uint64_t	 d = cf->retry_min;
+	unsigned	 i;
+
+	for (i = 1; i < attempts && d < cf->retry_max; i++)
+		d *= 2;
+	if (d > cf->retry_max)
+		d = cf->retry_max;
+	if (d / 4 > 0)
+		d -= arc4random_uniform((uint32_t)(d / 4 > UINT32_MAX ?
+		    UINT32_MAX : d / 4) + 1);
+	if (d < cf->retry_min)
+		d = cf->retry_min;
+	return (time_t)d;
+}
+
+/*
+ * The one place that decides what a result means for a recipient
+ * (RFC 5321 section 4.2.1 and 4.5.4.1, RFC 3463): 2xx delivered; 5xx and
+ * permanent local decisions failed; everything else deferred with backoff,
+ * or failed once the message is older than max_age.  The change is
+ * recorded (state_enqueue) before anything is done because of it.
+ */
+static void
+queue_outcome(struct msg *m, size_t ri, enum smtp_status st, int code,
+    const char *enhanced, const char *text, const char *remote)
+{
+	const struct config	*cf = m->q->r->cf;
+	struct rcpt		*rc = &m->r[ri];
+	time_t			 now = time(NULL);
+
+	rc->attempts++;
+	if (st != SMTP_STATUS_OK) {
+		rc->code = code;
+		snprintf(rc->status, sizeof(rc->status), "%s",
+		    enhanced ? enhanced : "");
+		snprintf(rc->remote, sizeof(rc->remote), "%s",
+		    remote ? remote : "");
+		/* Already escaped by smtp_client and here: one line. */
+		smtp_reply_escape(rc->error, sizeof(rc->error), text,
+		    strlen(text));
+	}
+	switch (st) {
+	case SMTP_STATUS_OK:
+		rc->st = RS_DELIVERED;
+		log_info(m->id, "delivered rcpt=<%s> relay=%s attempts=%u",
+		    m->env.rcpts[ri], remote ? remote : "-", rc->attempts);
+		break;
+	case SMTP_STATUS_PERMFAIL:
+		rc->st = RS_FAILED;
+		rc->reported = 0;
+		log_warn(m->id, "failed rcpt=<%s> relay=%s status=%s "
+		    "reply=\"%s\"", m->env.rcpts[ri], remote ? remote : "-",
+		    rc->status[0] ? rc->status : "-", rc->error);
+		break;
+	case SMTP_STATUS_TEMPFAIL:
+	default:
+		if ((uint64_t)(now - (time_t)m->env.time) >= cf->max_age) {
+			rc->st = RS_FAILED;
+			rc->reported = 0;
+			if (rc->status[0] == '\0')
+				snprintf(rc->status, sizeof(rc->status),
+				    "4.4.7");
+			log_warn(m->id, "expired rcpt=<%s> relay=%s "
+			    "status=%s reply=\"%s\"", m->env.rcpts[ri],
+			    remote ? remote : "-", rc->status, rc->error);
+			break;
+		}
+		rc->next = (int64_t)(now + queue_backoff(cf, rc->attempts));
+		log_info(m->id, "deferred rcpt=<%s> relay=%s attempts=%u "
+		    "retry_in=%llds reply=\"%s\"", m->env.rcpts[ri],
+		    remote ? remote : "-", rc->attempts,
+		    (long long)(rc->next - now), rc->error);
+		break;
+	}
+}
+
+/* A task ended: record the result; the message acts once it is written
+ * and its last task is back. */
+static void
+task_finish(struct task *t, enum smtp_status st, int code,
+    const char *enhanced, const char *text, const char *remote)
+{
+	struct msg	*m = t->m;
+
+	queue_outcome(m, t->ri, st, code, enhanced, text, remote);
+	m->r[t->ri].busy = 0;
+	m->inflight--;
+	if (m->inflight == 0) {
+		free(m->file);
+		m->file = NULL;
+		m->body = NULL;
+	}
+	free(t);
+	state_enqueue(m);
+}
+
+/* --- messages ------------------------------------------------------------ */
+
+static void
+msg_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct msg	*m = arg;
+
+	if (m->dirty)
+		state_enqueue(m);
+	else
+		msg_schedule(m);
+}
+
+static void
+msg_arm(struct msg *m, time_t secs)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = secs > 0 ? secs : 0;
+	tv.tv_usec = 0;
+	evtimer_del(m->timer);
+	evtimer_add(m->timer, &tv);
+}
+
+static void
+msg_free(struct msg *m)
+{
+	struct queue	*q;
+
+	if (m == NULL)
+		return;
+	q = m->q;
+	if (m->prev)
+		m->prev->next = m->next;
+	else if (q->msgs == m)
+		q->msgs = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	q->nmsgs--;
+	if (m->dsn != NULL)
+		spool_commit_detach(m->dsn);
+	if (m->timer)
+		event_free(m->timer);
+	envelope_clear(&m->env);
+	free(m->r);
+	free(m->file);
+	free(m);
+}
+
+/* Load queue/ID and state/ID; the message enters the delivery rounds. */
+static void
+msg_load(struct queue *q, const char *id)
+{
+	struct msg	*m, *o;
+	char		*file = NULL, *st = NULL;
+	const char	*body;
+	size_t		 len, blen, slen;
+
+	for (o = q->msgs; o != NULL; o = o->next)
+		if (strcmp(o->id, id) == 0)
+			return;	/* already here */
+	if (spool_read_file(q->r->spool, id, &file, &len) == -1) {
+		if (errno != ENOENT)
+			log_error(id, "queue_load_failed error=\"%s\"",
+			    strerror(errno));
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		free(file);
+		log_error(id, "queue_load_failed error=\"out of memory\"");
+		return;
+	}
+	m->q = q;
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	if (envelope_parse(file, len, &m->env, &body, &blen) == -1 ||
+	    strcmp(m->env.id, id) != 0 || m->env.nrcpts == 0) {
+		envelope_clear(&m->env);
+		free(file);
+		free(m);
+		spool_quarantine(q->r->spool, id, "unparsable");
+		return;
+	}
+	free(file);
+	if ((m->r = calloc(m->env.nrcpts, sizeof(*m->r))) == NULL ||
+	    (m->timer = evtimer_new(q->r->base, msg_timer, m)) == NULL) {
+		envelope_clear(&m->env);
+		free(m->r);
+		free(m);
+		log_error(id, "queue_load_failed error=\"out of memory\"");
+		return;
+	}
+	if (spool_state_read(q->r->spool, id, &st, &slen) == 0) {
+		if (state_parse(st, slen, m->r, m->env.nrcpts) == -1)
+			log_warn(id, "state_unparsable action=\"every "
+			    "recipient pending\"");
+		free(st);
+	} else if (errno != ENOENT)
+		log_warn(id, "state_unreadable error=\"%s\"",
+		    strerror(errno));
+	m->next = q->msgs;
+	if (q->msgs)
+		q->msgs->prev = m;
+	q->msgs = m;
+	q->nmsgs++;
+	msg_schedule(m);
+}
+
+/* --- delivery status notifications (RFC 3464) --------------------------- */
+
+static void
+dsn_date(time_t t, char *out, size_t len)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	/* RFC 5322 section 3.3, in English whatever the locale. */
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
+	    "Thu", "Fri", "Sat" };
+	static const char *const mons[] = { "Jan", "Feb", "Mar", "Apr",
+	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	snprintf(out, len, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The Status field: the enhanced code, else one from the reply class
+ * (RFC 3463 section 3.1). */
+static void
+dsn_status(const struct rcpt *rc, char *out, size_t len)
+{
+	if (rc->status[0] != '\0')
+		snprintf(out, len, "%s", rc->status);
+	else if (rc->code >= 400 && rc->code < 500)
+		snprintf(out, len, "4.0.0");
+	else
+		snprintf(out, len, "5.0.0");
+}
+
+/*
+ * The report: multipart/report (RFC 6522) with a human part, the
+ * message/delivery-status part (RFC 3464 section 2) for every recipient
+ * marked in_dsn, and the original header (text/rfc822-headers).
+ */
+static int
+dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
+    struct buf *out)
+{
+	const struct config	*cf = m->q->r->cf;
+	const struct rcpt	*rc;
+	char			 date[64], arrival[64], status[SMTP_ENHANCED_MAX];
+	char			 boundary[ENVELOPE_ID_MAX * 2 + 32];
+	size_t			 i;
+	int			 e = 0;
+
+	dsn_date(time(NULL), date, sizeof(date));
+	dsn_date((time_t)m->env.time, arrival, sizeof(arrival));
+	snprintf(boundary, sizeof(boundary), "%s/%s.report", m->id, dsn_id);
+	e |= buf_appendf(out, "From: Mail Delivery System "
+	    "<MAILER-DAEMON@%s>\r\n", cf->hostname);
+	e |= buf_appendf(out, "To: <%s>\r\n", m->env.mail_from);
+	e |= buf_appendf(out, "Subject: Undelivered Mail Returned to "
+	    "Sender\r\n");
+	e |= buf_appendf(out, "Date: %s\r\n", date);
+	e |= buf_appendf(out, "Message-ID: <%s.dsn@%s>\r\n", dsn_id,
+	    cf->hostname);
+	/* RFC 3834 section 5: no automatic answers to this one. */
+	e |= buf_appendf(out, "Auto-Submitted: auto-replied\r\n");
+	e |= buf_appendf(out, "MIME-Version: 1.0\r\n");
+	e |= buf_appendf(out, "Content-Type: multipart/report; "
+	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n",
+	    boundary);
+	e |= buf_appendf(out, "This is a MIME-encapsulated message.\r\n\r\n");
+	e |= buf_appendf(out, "--%s\r\nContent-Description: Notification\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+	e |= buf_appendf(out, "This is the mail system at host %s.\r\n\r\n"
+	    "Your message (queue ID %s) could not be delivered to one or "
+	    "more\r\nrecipients.  It is attached below.\r\n\r\n",
+	    cf->hostname, m->id);
+	for (i = 0; i < m->env.nrcpts; i++) {
+		rc = &m->r[i];
+		if (!rc->in_dsn)
+			continue;
+		e |= buf_appendf(out, "<%s>: %s%s%s\r\n", m->env.rcpts[i],
+		    rc->remote[0] ? "host " : "", rc->remote[0] ? rc->remote :
+		    "", rc->remote[0] ? " said: " : "");
+		e |= buf_appendf(out, "    %s\r\n\r\n", rc->error);
+	}
+	e |= buf_appendf(out, "--%s\r\nContent-Description: Delivery report"
+	    "\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
+	e |= buf_appendf(out, "Reporting-MTA: dns; %s\r\n", cf->hostname);
+	e |= buf_appendf(out, "X-Relayd-Queue-ID: %s\r\n", m->id);
+	e |= buf_appendf(out, "Arrival-Date: %s\r\n", arrival);
+	for (i = 0; i < m->env.nrcpts; i++) {
+		rc = &m->r[i];
+		if (!rc->in_dsn)
+			continue;
+		dsn_status(rc, status, sizeof(status));
+		e |= buf_appendf(out, "\r\nFinal-Recipient: rfc822; %s\r\n",
+		    m->env.rcpts[i]);
+		e |= buf_appendf(out, "Action: failed\r\nStatus: %s\r\n",
+		    status);
+		if (rc->remote[0] != '\0')
+			e |= buf_appendf(out, "Remote-MTA: dns; %s\r\n",
+			    rc->remote);
+		if (rc->code != 0)
+			e |= buf_appendf(out, "Diagnostic-Code: smtp; %s\r\n",
+			    rc->error);
+	}
+	e |= buf_appendf(out, "\r\n--%s\r\nContent-Description: Undelivered "
+	    "Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n",
+	    boundary);
+	e |= buf_append(out, hdr, hdrlen);
+	e |= buf_appendf(out, "\r\n--%s--\r\n", boundary);
+	return e ? -1 : 0;
+}
+
+static void
+dsn_committed(int status, const char *id, void *arg)
+{
+	struct msg	*m = arg;
+	size_t		 i, n = 0;
+
+	m->dsn = NULL;
+	for (i = 0; i < m->env.nrcpts; i++) {
+		if (!m->r[i].in_dsn)
+			continue;
+		m->r[i].in_dsn = 0;
+		if (status == 0) {
+			m->r[i].reported = 1;
+			n++;
+		}
+	}
+	if (status != 0) {
+		log_error(m->id, "dsn_failed retry_in=%llus",
+		    (unsigned long long)m->q->r->cf->retry_min);
+		msg_arm(m, (time_t)m->q->r->cf->retry_min);
+		return;
+	}
+	log_info(m->id, "dsn_queued dsn=%s to=<%s> nrcpt=%zu", id,
+	    m->env.mail_from, n);
+	state_enqueue(m);
+}
+
+/* Report the failed recipients not reported yet: one DSN. */
+static void
+msg_dsn(struct msg *m)
+{
+	struct queue	*q = m->q;
+	struct envelope	 denv;
+	struct envelope	 tmp;
+	struct buf	 body;
+	char		 dsn_id[SPOOL_ID_LEN + 1];
+	char		*file = NULL;
+	const char	*mb = NULL, *p;
+	size_t		 i, len, blen = 0, hlen;
+
+	if (m->env.mail_from[0] == '\0') {
+		/* RFC 5321 section 4.5.5: never to the null sender. */
+		for (i = 0; i < m->env.nrcpts; i++)
+			if (m->r[i].st == RS_FAILED && !m->r[i].reported) {
+				m->r[i].reported = 1;
+				log_info(m->id, "dsn_skipped rcpt=<%s> "
+				    "reason=\"null sender\"",
+				    m->env.rcpts[i]);
+			}
+		state_enqueue(m);
+		return;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	if (spool_read_file(q->r->spool, m->id, &file, &len) == 0 &&
+	    envelope_parse(file, len, &tmp, &mb, &blen) == 0)
+		envelope_clear(&tmp);
+	else
+		mb = NULL, blen = 0;
+	/* The header block, its blank line excluded. */
+	hlen = blen;
+	for (p = mb; p != NULL && p + 4 <= mb + blen; p++)
+		if (memcmp(p, "\r\n\r\n", 4) == 0) {
+			hlen = (size_t)(p - mb) + 2;
+			break;
+		}
+	memset(&denv, 0, sizeof(denv));
+	spool_id_new(q->r->spool, dsn_id);
+	snprintf(denv.id, sizeof(denv.id), "%s", dsn_id);
+	denv.time = (int64_t)time(NULL);
+	denv.user = strdup("");
+	denv.client = strdup("");
+	denv.helo = strdup(q->r->cf->hostname);
+	denv.mail_from = strdup("");
+	buf_init(&body, QUEUE_DSN_MAX);
+	for (i = 0; i < m->env.nrcpts; i++)
+		m->r[i].in_dsn = m->r[i].st == RS_FAILED &&
+		    !m->r[i].reported;
+	for (i = 0; i < hlen; i++)
+		if ((unsigned char)mb[i] >= 0x80)
+			denv.flags |= ENVELOPE_FLAG_8BIT;
+	if (denv.user == NULL || denv.client == NULL || denv.helo == NULL ||
+	    denv.mail_from == NULL ||
+	    envelope_add_rcpt(&denv, m->env.mail_from) == -1 ||
+	    dsn_build(m, dsn_id, mb ? mb : "", hlen, &body) == -1 ||
+	    (m->dsn = spool_commit(q->r->spool, &denv, &body, dsn_committed,
+	    m)) == NULL) {
+		for (i = 0; i < m->env.nrcpts; i++)
+			m->r[i].in_dsn = 0;
+		log_error(m->id, "dsn_failed step=build retry_in=%llus",
+		    (unsigned long long)q->r->cf->retry_min);
+		msg_arm(m, (time_t)q->r->cf->retry_min);
+	}
+	buf_clear(&body);
+	envelope_clear(&denv);
+	free(file);
+}
+
+/* --- removal of finished messages ------------------------------------- */
+
+static void	rm_flush(struct queue *);
+
+static void
+rm_work(struct worker_job *wj)
+{
+	struct wjob	*j = (struct wjob *)wj;
+	const char	*ids[QUEUE_WRITE_MAX];
+	size_t		 i;
+
+	for (i = 0; i < j->n; i++)
+		ids[i] = j->ids[i];
+	spool_remove_many(j->sp, ids, j->n);
+}
+
+static void
+rm_done(struct worker_job *wj)
+{
+	struct wjob	*j = (struct wjob *)wj;
+	struct queue	*q = j->q;
+	size_t		 i;
+
+	if (q != NULL) {
+		q->rmjob = NULL;
+		for (i = 0; i < j->n; i++) {
+			log_info(j->ids[i], "removed");
+			msg_free(j->ms[i]);
+		}
+		rm_flush(q);
+	}
+	free(j);
+}
+
+static void
+rm_flush(struct queue *q)
+{
+	struct wjob	*j;
+	struct msg	*m;
+
+	if (q->rmjob != NULL || q->rm_head == NULL)
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_error("-", "remove_failed error=\"out of memory\"");
+		return;
+	}
+	j->q = q;
+	j->sp = q->r->spool;
+	j->job.work = rm_work;
+	j->job.done = rm_done;
+	while (j->n < QUEUE_WRITE_MAX && (m = q->rm_head) != NULL) {
+		q->rm_head = m->wnext;
+		memcpy(j->ids[j->n], m->id, sizeof(m->id));
+		j->ms[j->n++] = m;
+	}
+	q->rmjob = j;
+	worker_submit(q->r->io, &j->job);
+}
+
+static void
+msg_remove(struct msg *m)
+{
+	struct queue	*q = m->q;
+
+	m->removing = 1;
+	m->wnext = q->rm_head;
+	q->rm_head = m;
+	rm_flush(q);
+}
+
+/* --- destinations and connections ---------------------------------------- */
+
+static void
+dest_free(struct dest *d)
+{
+	struct queue	*q = d->q;
+
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		q->dests = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	if (d->query != NULL)
+		dns_cancel(d->query);
+	dns_mx_result_free(d->mx);
+	free(d);
+}
+
+static struct dest *
+dest_get(struct queue *q, const char *name, int smarthost)
+{
+	struct dest	*d;
+
+	for (d = q->dests; d != NULL; d = d->next)
+		if (d->smarthost == smarthost && strcmp(d->name, name) == 0)
+			return d;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->q = q;
+	d->smarthost = smarthost;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->next = q->dests;
+	if (q->dests)
+		q->dests->prev = d;
+	q->dests = d;
+	return d;
+}
+
+static void
+dest_push(struct dest *d, struct task *t)
+{
+	t->next = NULL;
+	if (d->tail)
+		d->tail->next = t;
+	else
+		d->head = t;
+	d->tail = t;
+	d->ntasks++;
+}
+
+static struct task *
+dest_pop(struct dest *d)
+{
+	struct task	*t = d->head;
+
+	if (t == NULL)
+		return NULL;
+	d->head = t->next;
+	if (d->head == NULL)
+		d->tail = NULL;
+	d->ntasks--;
+	return t;
+}
+
+static void
+dest_fail_all(struct dest *d, enum smtp_status st, int code,
+    const char *enhanced, const char *text, const char *remote)
+{
+	struct task	*t;
+
+	while ((t = dest_pop(d)) != NULL)
+		task_finish(t, st, code, enhanced, text, remote);
+}
+
+static void
+dest_advance(struct dest *d, size_t hi, size_t ai)
+{
+	if (d->mx == NULL || d->hi != hi || d->ai != ai)
+		return;
+	if (++d->ai >= d->mx->hosts[d->hi].naddrs) {
+		d->hi++;
+		d->ai = 0;
+	}
+}
+
+static void
+dest_mx_cb(struct dns_mx_result *res, void *arg)
+{
+	struct dest	*d = arg;
+
+	d->query = NULL;
+	if (res->status != DNS_OK) {
+		char text[DNS_REASON_MAX + 16];
+
+		smtp_reply_escape(text, sizeof(text), res->reason,
+		    strlen(res->reason));
+		dest_fail_all(d, res->status == DNS_PERMFAIL ?
+		    SMTP_STATUS_PERMFAIL : SMTP_STATUS_TEMPFAIL, 0,
+		    res->enhanced, text, NULL);
+		dns_mx_result_free(res);
+		dest_run(d);
+		return;
+	}
+	d->mx = res;
+	d->hi = d->ai = 0;
+	dest_run(d);
+}
+
+/* The smarthost given as an address literal: no lookup. */
+static struct dns_mx_result *
+dest_literal(const char *host, uint16_t port)
+{
+	struct dns_mx_result	*res;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons(port);
+	} else
+		return NULL;
+	if ((res = calloc(1, sizeof(*res))) == NULL ||
+	    (res->hosts = calloc(1, sizeof(*res->hosts))) == NULL ||
+	    (res->hosts[0].addrs = calloc(1,
+	    sizeof(*res->hosts[0].addrs))) == NULL) {
+		if (res)
+			free(res->hosts);
+		free(res);
+		return NULL;
+	}
+	res->nhosts = 1;
+	res->hosts[0].naddrs = 1;
+	snprintf(res->hosts[0].name, sizeof(res->hosts[0].name), "%s", host);
+	if (sin.sin_family == AF_INET)
+		memcpy(&res->hosts[0].addrs[0], &sin, sizeof(sin));
+	else
+		memcpy(&res->hosts[0].addrs[0], &sin6, sizeof(sin6));
+	return res;
+}
+
+static void	conn_ready(struct smtp_client *, void *);
+static void	conn_done(struct smtp_client *, const struct smtp_txn_result *,
+		    void *);
+static void	conn_closed(struct smtp_client *, const struct smtp_result *,
+		    void *);
+
+/* Open a connection to the destination's current address. */
+static int
+conn_open(struct dest *d)
+{
+	struct queue			*q = d->q;
+	const struct config		*cf = q->r->cf;
+	const struct dns_host		*h = &d->mx->hosts[d->hi];
+	const struct sockaddr_storage	*ss = &h->addrs[d->ai];
+	struct smtp_client_params	 p;
+	struct smtp_client_cbs		 cbs = { conn_ready, conn_done,
+	    conn_closed };
+	struct conn			*c;
+	char				 err[256];
+	uint16_t			 port = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->d = d;
+	c->hi = d->hi;
+	c->ai = d->ai;
+	snprintf(c->host, sizeof(c->host), "%s", h->name);
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		snprintf(c->addr, sizeof(c->addr), "[%s]:%u", a, port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+		snprintf(c->addr, sizeof(c->addr), "%s:%u", a, port);
+	}
+	memset(&p, 0, sizeof(p));
+	p.id = d->head ? d->head->m->id : "-";
+	p.helo = cf->hostname;
+	p.tls_name = h->name;
+	if (d->smarthost) {
+		p.tls = cf->smarthost_tls == TLS_MODE_IMPLICIT ?
+		    SMTP_CLIENT_TLS_IMPLICIT : SMTP_CLIENT_TLS_REQUIRED;
+		p.verify = cf->smarthost_verify;
+		c->ctx = q->ctx_smarthost;
+		if (cf->smarthost_username[0] != '\0') {
+			p.auth_user = cf->smarthost_username;
+			p.auth_pass = q->smarthost_pass ? q->smarthost_pass :
+			    "";
+		}
+	} else {
+		p.tls = cf->delivery_tls == DELIVERY_TLS_OPPORTUNISTIC ?
+		    SMTP_CLIENT_TLS_OPPORTUNISTIC : SMTP_CLIENT_TLS_REQUIRED;
+		p.verify = cf->delivery_tls == DELIVERY_TLS_VERIFY;
+		c->ctx = q->ctx_mx;
+	}
+	p.ssl_ctx = c->ctx;
+	if (c->ctx != NULL)
+		SSL_CTX_up_ref(c->ctx);
+	c->c = smtp_client_connect(q->r->base, &p, (const struct sockaddr *)ss,
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in), &cbs, c, err, sizeof(err));
+	if (c->c == NULL) {
+		log_error(p.id, "connect_failed host=%s addr=%s error=\"%s\"",
+		    c->host, c->addr, err);
+		memset(&d->last, 0, sizeof(d->last));
+		d->last.status = SMTP_STATUS_TEMPFAIL;
+		snprintf(d->last.enhanced, sizeof(d->last.enhanced), "4.3.0");
+		smtp_reply_escape(d->last.text, sizeof(d->last.text), err,
+		    strlen(err));
+		snprintf(d->last_host, sizeof(d->last_host), "%s", c->host);
+		dest_advance(d, c->hi, c->ai);
+		SSL_CTX_free(c->ctx);
+		free(c);
+		return -1;
+	}
+	log_debug(p.id, "connecting host=%s addr=%s", c->host, c->addr);
+	c->next = q->conns;
+	if (q->conns)
+		q->conns->prev = c;
+	q->conns = c;
+	c->idle = 1;
+	d->nidle++;
+	d->nconns++;
+	q->nconns++;
+	return 0;
+}
+
+static void
+conn_next(struct conn *c)
+{
+	struct dest		*d = c->d;
+	const struct config	*cf = d->q->r->cf;
+	struct smtp_txn		 txn;
+	struct task		*t;
+	struct msg		*m;
+
+	for (;;) {
+		if (c->ntx >= cf->max_messages_per_connection ||
+		    d->head == NULL) {
+			/* Quitting: not available for new tasks. */
+			if (c->idle) {
+				c->idle = 0;
+				d->nidle--;
+			}
+			smtp_client_quit(c->c);
+			return;
+		}
+		t = dest_pop(d);
+		if (c->idle) {
+			c->idle = 0;
+			d->nidle--;
+		}
+		m = t->m;
+		memset(&txn, 0, sizeof(txn));
+		txn.mail_from = t->sender;
+		c->rcpts[0] = m->env.rcpts[t->ri];
+		txn.rcpts = c->rcpts;
+		txn.nrcpts = 1;
+		txn.msg = m->body;
+		txn.len = m->bodylen;
+		txn.eightbit = (m->env.flags & ENVELOPE_FLAG_8BIT) != 0;
+		txn.smtputf8 = (m->env.flags & ENVELOPE_FLAG_SMTPUTF8) != 0;
+		c->cur = t;
+		if (smtp_client_send(c->c, &txn) == 0) {
+			c->ntx++;
+			return;
+		}
+		c->cur = NULL;
+		task_finish(t, SMTP_STATUS_PERMFAIL, 0, "5.1.3",
+		    "the address cannot be sent in an SMTP command", NULL);
+	}
+}
+
+static void
+conn_ready(struct smtp_client *sc, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->greeted = 1;
+	conn_next(c);
+}
+
+static void
+conn_done(struct smtp_client *sc, const struct smtp_txn_result *res,
+    void *arg)
+{
+	struct conn		*c = arg;
+	struct task		*t = c->cur;
+	const struct smtp_result *rr;
+
+	c->cur = NULL;
+	if (t != NULL) {
+		rr = res->nrcpts > 0 ? &res->rcpts[0] : &res->txn;
+		task_finish(t, rr->status, rr->code, rr->enhanced, rr->text,
+		    c->host);
+	}
+	if (!res->conn_lost)
+		conn_next(c);
+}
+
+static void
+conn_closed(struct smtp_client *sc, const struct smtp_result *res, void *arg)
+{
+	struct conn	*c = arg;
+	struct dest	*d = c->d;
+	struct queue	*q = d->q;
+
+	if (!c->greeted) {
+		/* This address failed before a transaction: the next. */
+		d->last = *res;
+		snprintf(d->last_host, sizeof(d->last_host), "%s", c->host);
+		log_info(d->head ? d->head->m->id : "-", "connect_failed "
+		    "host=%s addr=%s state=%s reply=\"%s\"", c->host, c->addr,
+		    smtp_client_state_name(res->state), res->text);
+		dest_advance(d, c->hi, c->ai);
+	}
+	if (c->cur != NULL) {
+		task_finish(c->cur, SMTP_STATUS_TEMPFAIL, res->code,
+		    res->enhanced, res->text, c->host);
+		c->cur = NULL;
+	}
+	if (c->idle)
+		d->nidle--;
+	d->nconns--;
+	q->nconns--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		q->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	smtp_client_free(sc);
+	SSL_CTX_free(c->ctx);
+	free(c);
+	dest_run(d);
+	queue_run_dests(q);
+}
+
+/* Look the destination up, open connections as the limits allow, give up
+ * on it when every address failed, free it when it has nothing to do. */
+static void
+dest_run(struct dest *d)
+{
+	struct queue		*q = d->q;
+	const struct config	*cf = q->r->cf;
+	uint16_t		 port;
+
+	if (d->query != NULL)
+		return;
+	if (d->ntasks == 0 && d->nconns == 0) {
+		dest_free(d);
+		return;
+	}
+	if (d->mx == NULL) {
+		port = d->smarthost ? (uint16_t)cf->smarthost_port :
+		    (uint16_t)cf->mx_port;
+		if (d->smarthost && (d->mx = dest_literal(d->name,
+		    port)) != NULL) {
+			/* An address: go on below. */
+		} else if (q->dns == NULL || (d->query = dns_mx_lookup(q->dns,
+		    d->name, port, dest_mx_cb, d)) == NULL) {
+			dest_fail_all(d, SMTP_STATUS_TEMPFAIL, 0, "4.4.3",
+			    "the name cannot be looked up", NULL);
+			dest_free(d);
+			return;
+		} else
+			return;
+	}
+	while (d->ntasks > d->nidle &&
+	    d->nconns < cf->max_connections_per_host &&
+	    q->nconns < cf->max_connections && d->hi < d->mx->nhosts)
+		(void)conn_open(d);
+	if (d->ntasks > 0 && d->nconns == 0 && d->hi >= d->mx->nhosts) {
+		/* Every address failed: later, with the last error. */
+		dest_fail_all(d, SMTP_STATUS_TEMPFAIL, d->last.code,
+		    d->last.enhanced[0] ? d->last.enhanced : "4.4.1",
+		    d->last.text[0] ? d->last.text : "no address could be "
+		    "reached", d->last_host[0] ? d->last_host : NULL);
+	}
+	if (d->ntasks == 0 && d->nconns == 0)
+		dest_free(d);
+}
+
+static void
+queue_run_dests(struct queue *q)
+{
+	struct dest	*d, *next;
+
+	for (d = q->dests; d != NULL; d = next) {
+		next = d->next;
+		if (d->ntasks > 0)
+			dest_run(d);
+	}
+}
+
+/* --- rounds ------------------------------------------------------------- */
+
+/* The destination of recipient i: its domain, or the smarthost. */
+static struct dest *
+msg_dest(struct msg *m, size_t i)
+{
+	const struct config	*cf = m->q->r->cf;
+	const char		*at;
+	char			 dom[DNS_NAME_MAX + 1];
+	size_t			 k;
+
+	if (cf->delivery_mode == DELIVERY_MODE_SMARTHOST)
+		return dest_get(m->q, cf->smarthost_host, 1);
+	if ((at = strrchr(m->env.rcpts[i], '@')) == NULL ||
+	    strlen(at + 1) == 0 || strlen(at + 1) > DNS_NAME_MAX)
+		return NULL;
+	for (k = 0; at[1 + k] != '\0'; k++)
+		dom[k] = (char)tolower((unsigned char)at[1 + k]);
+	dom[k] = '\0';
+	return dest_get(m->q, dom, 0);
+}
+
+static void
+msg_schedule(struct msg *m)
+{
+	struct queue		*q = m->q;
+	const struct config	*cf = q->r->cf;
+	struct envelope		 tmp;
+	struct rcpt		*rc;
+	struct task		*t;
+	struct dest		*d;
+	time_t			 now = time(NULL), wait = 0;
+	size_t			 i, len;
+	int			 npend = 0, nfail = 0, changed = 0, started = 0;
+
+	if (m->removing || m->inflight > 0 || m->wq || m->writing ||
+	    m->dirty || m->dsn != NULL)
+		return;
+	for (i = 0; i < m->env.nrcpts; i++) {
+		rc = &m->r[i];
+		if (rc->st == RS_PENDING &&
+		    (uint64_t)(now - (time_t)m->env.time) >= cf->max_age) {
+			char	 st[SMTP_ENHANCED_MAX], txt[SMTP_RESULT_TEXT_MAX];
+			char	 rem[DNS_NAME_MAX + 1];
+
+			memcpy(st, rc->status, sizeof(st));
+			memcpy(txt, rc->error, sizeof(txt));
+			memcpy(rem, rc->remote, sizeof(rem));
+			rc->attempts--;
+			queue_outcome(m, i, SMTP_STATUS_TEMPFAIL, rc->code, st,
+			    txt[0] ? txt : "delivery time expired", rem);
+			changed = 1;
+		}
+		if (rc->st == RS_PENDING)
+			npend++;
+		else if (rc->st == RS_FAILED && !rc->reported)
+			nfail++;
+	}
+	if (changed) {
+		state_enqueue(m);
+		return;
+	}
+	if (nfail > 0) {
+		msg_dsn(m);
+		return;
+	}
+	if (npend == 0) {
+		msg_remove(m);
+		return;
+	}
+	if (cf->hold || cf->delivery_mode == DELIVERY_MODE_CAPTURE ||
+	    q->r->draining)
+		return;	/* queue_reload() comes back */
+	for (i = 0; i < m->env.nrcpts; i++) {
+		rc = &m->r[i];
+		if (rc->st != RS_PENDING || rc->busy)
+			continue;
+		if (rc->next > (int64_t)now) {
+			if (wait == 0 || rc->next - (int64_t)now < wait)
+				wait = (time_t)(rc->next - (int64_t)now);
+			continue;
+		}
+		if (m->file == NULL) {
+			memset(&tmp, 0, sizeof(tmp));
+			if (spool_read_file(q->r->spool, m->id, &m->file,
+			    &len) == -1 || envelope_parse(m->file, len, &tmp,
+			    &m->body, &m->bodylen) == -1) {
+				log_error(m->id, "queue_read_failed "
+				    "error=\"%s\"", strerror(errno));
+				free(m->file);
+				m->file = NULL;
+				wait = (time_t)cf->retry_min;
+				break;
+			}
+			envelope_clear(&tmp);
+		}
+		if ((t = calloc(1, sizeof(*t))) == NULL) {
+			wait = (time_t)cf->retry_min;
+			break;
+		}
+		t->m = m;
+		t->ri = i;
+		if (rewrite_sender(q->r->gen->verp_key, &m->env, i, t->sender,
+		    sizeof(t->sender)) == -1) {
+			free(t);
+			log_error(m->id, "queue_sender_failed rcpt=<%s>",
+			    m->env.rcpts[i]);
+			wait = (time_t)cf->retry_min;
+			continue;
+		}
+		rc->busy = 1;
+		m->inflight++;
+		started++;
+		if ((d = msg_dest(m, i)) == NULL) {
+			task_finish(t, SMTP_STATUS_PERMFAIL, 0, "5.1.3",
+			    "the recipient has no usable domain", NULL);
+			continue;
+		}
+		dest_push(d, t);
+	}
+	if (started > 0)
+		queue_run_dests(q);
+	else if (m->inflight == 0 && !m->dirty) {
+		free(m->file);
+		m->file = NULL;
+	}
+	if (m->inflight == 0 && !m->dirty && !m->wq && !m->writing)
+		msg_arm(m, wait > 0 ? wait : (time_t)cf->retry_min);
+}
+
+/* --- setup ----------------------------------------------------------------- */
+
+static SSL_CTX *
+queue_ctx(const char *ca_file)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = tls_client_ctx_new(0, stderr)) == NULL)
+		return NULL;
+	if (ca_file != NULL && ca_file[0] != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		log_error("-", "ca_file_unusable file=%s", ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The smarthost password: password_file's first line. */
+static char *
+queue_password(const char *path)
+{
+	char	 line[QUEUE_PASS_MAX];
+	FILE	*f;
+	size_t	 n;
+
+	if (path == NULL || path[0] == '\0')
+		return NULL;
+	if ((f = fopen(path, "re")) == NULL) {
+		log_error("-", "password_file_unreadable file=%s error=\"%s\"",
+		    path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return strdup(line);
+}
+
+/* (Re)build what delivery needs from the current configuration. */
+static int
+queue_setup(struct queue *q)
+{
+	const struct config	*cf = q->r->cf;
+	SSL_CTX			*mx, *sh;
+	char			 err[256];
+
+	if (cf->delivery_mode == DELIVERY_MODE_CAPTURE)
+		return 0;
+	if (q->dns == NULL && (q->dns = dns_new(q->r->base, cf->dns_servers,
+	    0, 0, err, sizeof(err))) == NULL) {
+		log_error("-", "dns_failed error=\"%s\"", err);
+		fprintf(stderr, "relayd: DNS resolver: %s\n", err);
+		return -1;
+	}
+	if ((mx = queue_ctx(cf->delivery_ca_file)) == NULL)
+		return -1;
+	if ((sh = queue_ctx(cf->smarthost_ca_file)) == NULL) {
+		SSL_CTX_free(mx);
+		return -1;
+	}
+	/* Connections hold references to the old ones. */
+	SSL_CTX_free(q->ctx_mx);
+	SSL_CTX_free(q->ctx_smarthost);
+	q->ctx_mx = mx;
+	q->ctx_smarthost = sh;
+	if (q->smarthost_pass != NULL) {
+		explicit_bzero(q->smarthost_pass, strlen(q->smarthost_pass));
+		free(q->smarthost_pass);
+	}
+	q->smarthost_pass = queue_password(cf->smarthost_password_file);
+	return 0;
+}
+
+/* Free every delivery object (shutdown): connections close at once. */
+static void
+queue_delivery_free(struct queue *q)
+{
+	struct dest	*d;
+	struct task	*t;
+	struct msg	*m;
+	struct conn	*c;
+
+	/* Unfinished transactions are sent again after the restart. */
+	while ((c = q->conns) != NULL) {
+		q->conns = c->next;
+		smtp_client_free(c->c);
+		free(c->cur);
+		SSL_CTX_free(c->ctx);
+		free(c);
+	}
+	while ((d = q->dests) != NULL) {
+		while ((t = dest_pop(d)) != NULL)
+			free(t);
+		dest_free(d);
+	}
+	while ((m = q->msgs) != NULL)
+		msg_free(m);
+	if (q->wjob)
+		q->wjob->q = NULL;
+	if (q->rmjob)
+		q->rmjob->q = NULL;
+	dns_free(q->dns);
+	SSL_CTX_free(q->ctx_mx);
+	SSL_CTX_free(q->ctx_smarthost);
+	if (q->smarthost_pass != NULL) {
+		explicit_bzero(q->smarthost_pass, strlen(q->smarthost_pass));
+		free(q->smarthost_pass);
+	}
+}
 
 static void
 qlist_push(struct qlist *l, struct qnode *n)
@@ -240,6 +1723,10 @@ queue_new(struct relayd *r)
 		free(q);
 		return NULL;
 	}
+	if (queue_setup(q) == -1) {
+		queue_free(q);
+		return NULL;
+	}
 	return q;
 }
 
@@ -253,6 +1740,7 @@ queue_free(struct queue *q)
 	/* Jobs still running finish on their own and free themselves. */
 	for (j = q->jobs; j != NULL; j = j->next)
 		j->q = NULL;
+	queue_delivery_free(q);
 	qlist_clear(&q->ready);
 	qlist_clear(&q->retry);
 	qlist_clear(&q->held);
@@ -264,13 +1752,22 @@ queue_free(struct queue *q)
 void
 queue_reload(struct queue *q)
 {
+	struct msg	*m, *next;
+
+	if (queue_setup(q) == -1)
+		log_error("-", "queue_reload_failed action=\"delivery keeps "
+		    "the previous TLS and DNS settings\"");
+	for (m = q->msgs; m != NULL; m = next) {
+		next = m->next;
+		msg_schedule(m);
+	}
 	queue_dispatch(q);
 }
 
 unsigned
 queue_length(const struct queue *q)
 {
-	return q->ready.n + q->retry.n + q->held.n + q->inflight;
+	return q->ready.n + q->retry.n + q->held.n + q->inflight + q->nmsgs;
 }
 
 void
@@ -484,20 +1981,27 @@ queue_dispatch(struct queue *q)
 	 * stays in the spool for the next start. */
 	if (q->r->draining)
 		return;
-	if (cf->hold || cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
+	if (cf->hold) {
 		/* [queue] hold keeps everything in the spool until a reload
-		 * turns it off.  XXX mx and smarthost come with the delivery
-		 * issue; relayd refuses to start with them until then. */
+		 * turns it off. */
 		while ((n = qlist_pop(&q->ready)) != NULL) {
-			log_info(n->id, "held reason=\"%s\"", cf->hold ?
-			    "queue hold" : "delivery mode not implemented yet");
+			log_info(n->id, "held reason=\"queue hold\"");
 			qlist_push(&q->held, n);
 		}
 		return;
 	}
-	/* A reload switched to capture: what was held is ready now. */
+	/* A reload released the hold: what was held is ready now. */
 	while ((n = qlist_pop(&q->held)) != NULL)
 		qlist_push(&q->ready, n);
+	if (cf->delivery_mode != DELIVERY_MODE_CAPTURE) {
+		if (q->dns == NULL && queue_setup(q) == -1)
+			return;
+		while ((n = qlist_pop(&q->ready)) != NULL) {
+			msg_load(q, n->id);
+			free(n);
+		}
+		return;
+	}
 	maxjobs = worker_pool_size(q->r->io) / QUEUE_WORKERS_PER_JOB;
 	if (maxjobs == 0)
 		maxjobs = 1;

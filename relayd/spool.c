@@ -66,7 +66,7 @@ struct spool_batch {
 
 struct spool {
 	char			*dir;
-	int			 dirfd, tmpfd, queuefd, quarfd;
+	int			 dirfd, tmpfd, queuefd, quarfd, statefd;
 	struct event_base	*base;
 	struct worker_pool	*wp;
 	enum spool_flush	 flush;
@@ -265,6 +265,9 @@ spool_quarantine(struct spool *sp, const char *id, const char *why)
 	if (fsync(sp->quarfd) == -1 || fsync(sp->queuefd) == -1)
 		log_error("-", "spool_fsync_failed error=\"%s\"",
 		    strerror(errno));
+	/* Its delivery state means nothing without it. */
+	if (spool_id_ok(id))
+		unlinkat(sp->statefd, id, 0);
 	log_warn(spool_id_ok(id) ? id : "-", "quarantined reason=%s file=%s",
 	    why, esc);
 	return 0;
@@ -391,6 +394,51 @@ out:
 	return rc;
 }
 
+/*
+ * Delete state/ files without a message in queue/ (delivered or
+ * quarantined before their state was removed) and unfinished state/
+ * writes (NAME.tmp).  Runs after spool_recover(), so every state file
+ * left belongs to a message the queue was told about.
+ */
+static int
+spool_clean_state(struct spool *sp, FILE *err)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	int		 fd, orphan;
+
+	if ((fd = dup(sp->statefd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		fprintf(err, "%s/state: %s\n", sp->dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char esc[LOG_ESCAPE_SIZE];
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		orphan = !spool_id_ok(de->d_name) ||
+		    fstatat(sp->queuefd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1;
+		if (!orphan)
+			continue;
+		log_escape(esc, sizeof(esc), de->d_name, strlen(de->d_name));
+		if (unlinkat(sp->statefd, de->d_name, 0) == -1) {
+			fprintf(err, "%s/state/%s: cannot delete: %s\n",
+			    sp->dir, de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		log_info("-", "state_orphan_deleted file=%s", esc);
+	}
+	closedir(d);
+	fsync(sp->statefd);
+	return 0;
+}
+
 struct spool *
 spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
     FILE *err, void (*found)(const char *, void *), void *arg)
@@ -402,7 +450,7 @@ spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
 		fprintf(err, "%s: out of memory\n", dir);
 		return NULL;
 	}
-	sp->dirfd = sp->tmpfd = sp->queuefd = sp->quarfd = -1;
+	sp->dirfd = sp->tmpfd = sp->queuefd = sp->quarfd = sp->statefd = -1;
 	sp->base = base;
 	sp->wp = wp;
 	sp->flush = SPOOL_FLUSH_DEFAULT;
@@ -423,19 +471,22 @@ spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
 	}
 	if (spool_mkdir(sp->dirfd, "tmp", err, dir) == -1 ||
 	    spool_mkdir(sp->dirfd, "queue", err, dir) == -1 ||
-	    spool_mkdir(sp->dirfd, "quarantine", err, dir) == -1)
+	    spool_mkdir(sp->dirfd, "quarantine", err, dir) == -1 ||
+	    spool_mkdir(sp->dirfd, "state", err, dir) == -1)
 		goto fail;
 	if ((sp->tmpfd = spool_opendir(sp->dirfd, "tmp", err, dir)) == -1 ||
 	    (sp->queuefd = spool_opendir(sp->dirfd, "queue", err, dir)) == -1 ||
 	    (sp->quarfd = spool_opendir(sp->dirfd, "quarantine", err,
-	    dir)) == -1)
+	    dir)) == -1 ||
+	    (sp->statefd = spool_opendir(sp->dirfd, "state", err, dir)) == -1)
 		goto fail;
 	fsync(sp->dirfd);
 	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
 		rnd = (uint64_t)getpid() * 2654435761u;
 	sp->id_ctr = rnd;
 	if (spool_clean_tmp(sp, err) == -1 ||
-	    spool_recover(sp, err, found, arg) == -1)
+	    spool_recover(sp, err, found, arg) == -1 ||
+	    spool_clean_state(sp, err) == -1)
 		goto fail;
 	return sp;
 fail:
@@ -466,6 +517,8 @@ spool_free(struct spool *sp)
 		close(sp->queuefd);
 	if (sp->quarfd != -1)
 		close(sp->quarfd);
+	if (sp->statefd != -1)
+		close(sp->statefd);
 	pthread_mutex_destroy(&sp->mtx);
 	free(sp->dir);
 	free(sp);
@@ -793,6 +846,13 @@ spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
 			continue;
 		}
 		any = 1;
+		/* The delivery state goes after the message: a crash
+		 * between the two leaves an orphan that spool_open()
+		 * deletes, never a message without its state. */
+		if (unlinkat(sp->statefd, ids[i], 0) == -1 &&
+		    errno != ENOENT)
+			log_warn(ids[i], "state_remove_failed error=\"%s\"",
+			    strerror(errno));
 	}
 	/* fsync on a shared descriptor is safe from several threads. */
 	if (any && fsync(sp->queuefd) == -1) {
@@ -807,4 +867,106 @@ int
 spool_remove(struct spool *sp, const char *id)
 {
 	return spool_remove_many(sp, &id, 1);
+}
+
+int
+spool_state_read(const struct spool *sp, const char *id, char **out,
+    size_t *outlen)
+{
+	if (!spool_id_ok(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return spool_read(sp->statefd, id, out, outlen);
+}
+
+static int
+spool_state_write_one(struct spool *sp, const char *id, const void *data,
+    size_t len)
+{
+	char		 tmp[ENVELOPE_ID_MAX + 8];
+	const char	*p = data;
+	ssize_t		 w;
+	int		 fd, e;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", id);
+	fd = openat(sp->statefd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1)
+		return -1;
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			goto fail;
+		p += w;
+		len -= (size_t)w;
+	}
+	if (sp->flush == SPOOL_FLUSH_FDATASYNC && fdatasync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	unlinkat(sp->statefd, tmp, 0);
+	errno = e;
+	return -1;
+}
+
+int
+spool_state_write_many(struct spool *sp, const char *const *ids,
+    const struct buf *const *data, int *ok, size_t n)
+{
+	char	 tmp[ENVELOPE_ID_MAX + 8];
+	size_t	 i, nw = 0;
+	int	 rc = 0;
+
+	for (i = 0; i < n; i++) {
+		ok[i] = 0;
+		if (!spool_id_ok(ids[i]) || spool_state_write_one(sp, ids[i],
+		    data[i]->data, data[i]->len) == -1) {
+			log_error(spool_id_ok(ids[i]) ? ids[i] : "-",
+			    "state_write_failed error=\"%s\"",
+			    strerror(errno));
+			rc = -1;
+			continue;
+		}
+		ok[i] = 1;
+		nw++;
+	}
+	/* One flush for the batch's data (see spool_set_flush()). */
+	if (nw > 0 && sp->flush == SPOOL_FLUSH_SYNCFS &&
+	    syncfs(sp->statefd) == -1) {
+		log_error("-", "state_syncfs_failed error=\"%s\"",
+		    strerror(errno));
+		for (i = 0; i < n; i++)
+			ok[i] = 0;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ok[i])
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s.tmp", ids[i]);
+		if (renameat(sp->statefd, tmp, sp->statefd, ids[i]) == -1) {
+			log_error(ids[i], "state_rename_failed "
+			    "error=\"%s\"", strerror(errno));
+			unlinkat(sp->statefd, tmp, 0);
+			ok[i] = 0;
+			rc = -1;
+		}
+	}
+	if (nw > 0 && fsync(sp->statefd) == -1) {
+		log_error("-", "state_fsync_failed error=\"%s\"",
+		    strerror(errno));
+		for (i = 0; i < n; i++)
+			ok[i] = 0;
+		return -1;
+	}
+	return rc;
 }

@@ -4,6 +4,9 @@
  *   SPOOL/tmp/         files being written (deleted at start)
  *   SPOOL/queue/ID     committed messages (envelope.h format)
  *   SPOOL/quarantine/  unreadable or truncated files moved aside at start
+ *   SPOOL/state/ID     per-recipient delivery state of queue/ID (the
+ *                      queue's format, queue.h); removed with the message,
+ *                      orphans deleted at start
  *
  * A commit writes the file under tmp/, makes its data durable, renames it
  * into queue/ and fsyncs queue/; only then is the callback told success,
@@ -91,7 +94,8 @@ void	spool_set_notify(struct spool *, void (*queued)(const char *id,
 /* Paths for a queue ID, for readers (the queue, relayctl). */
 int	spool_path(const struct spool *, const char *id, char *out,
 	    size_t outlen);
-/* Remove a delivered message: unlink and fsync queue/ (worker thread). */
+/* Remove a delivered message (and its state/ file): unlink and fsync
+ * queue/ (worker thread). */
 int	spool_remove(struct spool *, const char *id);
 /* The same for several messages with one fsync of queue/ (thread-safe). */
 int	spool_remove_many(struct spool *, const char *const *ids, size_t n);
@@ -99,6 +103,16 @@ int	spool_remove_many(struct spool *, const char *const *ids, size_t n);
  * errno set (ENOENT: no such message). */
 int	spool_read_file(const struct spool *, const char *id, char **out,
 	    size_t *outlen);
+/*
+ * Delivery state files (state/ID): read whole (any thread; ENOENT: none
+ * yet), and write several atomically (worker thread): each to state/ID.tmp,
+ * one data flush, renames, one fsync of state/.  ok[i] says which are
+ * durable; returns 0 when all are, else -1.
+ */
+int	spool_state_read(const struct spool *, const char *id, char **out,
+	    size_t *outlen);
+int	spool_state_write_many(struct spool *, const char *const *ids,
+	    const struct buf *const *data, int *ok, size_t n);
 /* Move a file aside into quarantine/ with a log line. */
 int	spool_quarantine(struct spool *, const char *id, const char *why);
 const char *spool_dir(const struct spool *);
