@@ -138,8 +138,8 @@ CASES = [
     ("comment after angle address",
      b"From: Alice <a@own-domain.com> (x@evil.com)", 0,
      550, "5.7.1", "From display name shows the address x@evil.com"),
-    ("quoted pair in quoted local part", b'From: "a\\@evil.com"@own-domain.com',
-     0, 550, "5.7.1", "From display name shows the address a@evil.com"),
+    ("quoted pair in quoted local part",
+     b'From: "a\\@evil.com"@own-domain.com', 0, 550, "5.7.1", "From display name shows the address a@evil.com"),
     # Addresses in display names (default: refused).
     ("address in display name", b'From: "ceo@evil.com" <a@own-domain.com>',
      0, 550, "5.7.1", "From display name shows the address ceo@evil.com, "
@@ -193,6 +193,36 @@ CASES = [
     ("Sender with address in display name",
      b'From: a@own-domain.com\r\nSender: "x@evil.com" <s@own-domain.com>', 0,
      550, "5.7.1", "Sender display name shows the address x@evil.com"),
+    ("X-Original-From is not a sender field", b"From: a@own-domain.com\r\n"
+     b"X-Original-From: x@evil.com", 0) + OK,
+    ("no space after colon", b"From:a@own-domain.com", 0) + OK,
+    ("comment after angle address, own", b"From: <a@own-domain.com>\t(c)",
+     0) + OK,
+    ("empty second From", b"From: a@own-domain.com\r\nFrom:", 0,
+     550, "5.6.0", "From header occurs 2 times; exactly one is allowed"),
+    ("white space line hiding a second From",
+     b"From: a@own-domain.com\r\n \r\nFrom: x@evil.com", 0,
+     550, "5.6.0", "a folded header line holds only white space"),
+    ("unquoted address in display name",
+     b"From: ceo@evil.com <a@own-domain.com>", 0, 550, "5.6.0",
+     "the display name contains an unquoted '@'"),
+    ("full-width at and dot in display name",
+     "From: \"ceo＠evil．com\" <a@own-domain.com>".encode(), 1,
+     550, "5.7.1", "From display name shows the address ceo???evil???com"),
+    ("full-width at and dot, encoded",
+     b"From: =?utf-8?b?Q0VPIGNlb++8oGV2aWzvvI5jb20=?= <a@own-domain.com>",
+     0, 550, "5.7.1", "From display name shows the address ceo???evil???com"),
+    ("foreign From, owned Sender",
+     b"From: x@evil.com\r\nSender: a@own-domain.com", 0,
+     550, "5.7.1", "From address <x@evil.com> is not owned by user alice"),
+    ("owned Resent-From, foreign Resent-Sender",
+     b"From: a@own-domain.com\r\nResent-From: x@own-domain.com\r\n"
+     b"Resent-Sender: y@evil.com", 0,
+     550, "5.7.1", "Resent-Sender address <y@evil.com> is not owned"),
+    ("empty Sender", b"From: a@own-domain.com\r\nSender:", 0,
+     550, "5.6.0", "Sender header: the field is empty"),
+    ("null Sender", b"From: a@own-domain.com\r\nSender: <>", 0,
+     550, "5.6.0", "Sender header: the address <> is empty"),
     # NUL: the DATA framer refuses it before any header parsing.
     ("NUL in From", b"From: a@own-domain.com\0", 0,
      550, "5.6.0", "Message contains NUL characters"),
@@ -338,6 +368,11 @@ class Base(unittest.TestCase):
 
 
 class TestHeaderTable(Base):
+    def test_from_in_body(self):
+        got = send(self.h, b"From: a@own-domain.com",
+                   body=b"From: x@evil.com\r\n")
+        self.assertAccepted(got)
+
     def test_table(self):
         self.assertGreaterEqual(len(CASES), 40)
         for name, hdr, utf8, code, status, text in CASES:
