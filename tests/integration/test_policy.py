@@ -139,7 +139,8 @@ CASES = [
      b"From: Alice <a@own-domain.com> (x@evil.com)", 0,
      550, "5.7.1", "From display name shows the address x@evil.com"),
     ("quoted pair in quoted local part",
-     b'From: "a\\@evil.com"@own-domain.com', 0, 550, "5.7.1", "From display name shows the address a@evil.com"),
+     b'From: "a\\@evil.com"@own-domain.com', 0, 550, "5.7.1",
+     "From display name shows the address a@evil.com"),
     # Addresses in display names (default: refused).
     ("address in display name", b'From: "ceo@evil.com" <a@own-domain.com>',
      0, 550, "5.7.1", "From display name shows the address ceo@evil.com, "
