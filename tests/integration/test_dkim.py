@@ -413,6 +413,32 @@ class Dkim(unittest.TestCase):
                 self.verify_all(eml, dom, ["rsa-sha256", "ed25519-sha256"],
                                 canon=canon)
 
+    def test_header_only(self):
+        # No empty line at all: the whole message is the header section
+        # (RFC 5322 3.5: the body is optional); the body is empty.
+        msg = plain("header only", body=b"")[:-2]
+        self.assertFalse(b"\r\n\r\n" in msg)
+        eml = self.submit(msg)
+        self.roundtrip(msg, eml)
+        self.verify_all(eml, "own-domain.com", ["rsa-sha256",
+                                                "ed25519-sha256"])
+
+    def test_received_and_return_path_not_signed(self):
+        extra = (b"Received: from a.example by b.example; "
+                 b"Sun, 22 Nov 2026 11:00:00 +0000\r\n"
+                 b"Return-Path: <x@own-domain.com>\r\n")
+        msg = plain("trace fields", extra=extra)
+        eml = self.submit(msg)
+        self.roundtrip(msg, eml)
+        self.verify_all(eml, "own-domain.com", ["rsa-sha256",
+                                                "ed25519-sha256"])
+        # Both may change in transit without breaking the signatures.
+        moved = eml.replace(b"Return-Path: <x@own-domain.com>\r\n", b"")
+        moved = moved.replace(b"Received: from a.example",
+                              b"Received: from c.example")
+        self.verify_all(moved, "own-domain.com", ["rsa-sha256",
+                                                  "ed25519-sha256"])
+
     def test_998_octet_lines(self):
         line = (b"0123456789" * 100)[:998]
         body = line + b"\r\n" + (b"x" * 997 + b" ") + b"\r\n" + line + b"\r\n"
