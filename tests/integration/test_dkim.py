@@ -485,12 +485,20 @@ class Dkim(unittest.TestCase):
                b"Subject: a subject that is folded\r\n over three\r\n"
                b"\tlines\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n" +
                extra + b"\r\nBody.\r\n")
-        eml = self.submit(msg)
-        rest = harness.as_submitted(eml)
-        self.assertTrue(rest.startswith(b"Message-ID: <"), rest[:80])
-        self.assertTrue(rest.endswith(msg))
-        self.verify_all(eml, "own-domain.com", ["rsa-sha256",
-                                                "ed25519-sha256"])
+        for dom, canon in (("own-domain.com", "relaxed"),
+                           ("simple.org", "simple")):
+            with self.subTest(canon=canon):
+                m = msg.replace(b"own-domain.com", dom.encode())
+                eml = self.submit(m, domain=dom)
+                rest = harness.as_submitted(eml)
+                self.assertTrue(rest.startswith(b"Message-ID: <"),
+                                rest[:80])
+                self.assertRegex(rest.split(b"\r\n", 1)[0],
+                                 rb"^Message-ID: <[^@>]+@" +
+                                 re.escape(dom.encode()) + b">$")
+                self.assertTrue(rest.endswith(m))
+                self.verify_all(eml, dom, ["rsa-sha256", "ed25519-sha256"],
+                                canon=canon)
 
     def test_many_recipients_in_to_and_cc(self):
         to = ",\r\n ".join(f"t{i}@rcpt-domain.org" for i in range(60))
