@@ -214,13 +214,14 @@ class Dkim(unittest.TestCase):
 
     # --- helpers ---------------------------------------------------------
     def submit(self, msg, domain="own-domain.com", rcpts=(RCPT,),
-               eightbit=False):
+               eightbit=False, smtputf8=False):
         """Send msg through relayd; the captured message (bytes)."""
         user = USER_OF[domain]
         s = self.h.client(user=user)
         try:
             s.mail(f"{user}@{domain}",
-                   ["BODY=8BITMIME"] if eightbit else [])
+                   (["BODY=8BITMIME"] if eightbit else []) +
+                   (["SMTPUTF8"] if smtputf8 else []))
             for r in rcpts:
                 self.assertEqual(s.rcpt(r)[0], 250)
             code, text = s.data(msg)
@@ -366,6 +367,20 @@ class Dkim(unittest.TestCase):
         self.roundtrip(msg, eml)
         self.verify_all(eml, "own-domain.com", ["rsa-sha256",
                                                 "ed25519-sha256"])
+
+    def test_utf8_headers(self):
+        # RFC 6532 header fields (SMTPUTF8): the signers hash the bytes.
+        for dom, canon in (("own-domain.com", "relaxed"),
+                           ("simple.org", "simple")):
+            with self.subTest(canon=canon):
+                msg = plain("Grüße 日本", frm=f"Alïce Ünïcode <alice@{dom}>",
+                            body="Grüße.\r\n".encode(),
+                            extra="X-Note: naïve café\r\n".encode())
+                eml = self.submit(msg, domain=dom, eightbit=True,
+                                  smtputf8=True)
+                self.roundtrip(msg, eml)
+                self.verify_all(eml, dom, ["rsa-sha256", "ed25519-sha256"],
+                                canon=canon)
 
     def test_leading_dots(self):
         body = b".\r\n..\r\n.hidden\r\n...three\r\nmiddle . dot\r\n."
