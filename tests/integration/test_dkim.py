@@ -373,7 +373,8 @@ class Dkim(unittest.TestCase):
         for dom, canon in (("own-domain.com", "relaxed"),
                            ("simple.org", "simple")):
             with self.subTest(canon=canon):
-                msg = plain("Grüße 日本", frm=f"Alïce Ünïcode <alice@{dom}>",
+                msg = plain("Grüße 日本",
+                            frm=f"Alïce Ünïcode <alice@{dom}>",
                             body="Grüße.\r\n".encode(),
                             extra="X-Note: naïve café\r\n".encode())
                 eml = self.submit(msg, domain=dom, eightbit=True,
