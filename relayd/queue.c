@@ -226,6 +226,7 @@ struct dest {
 	unsigned		 nconns;
 	unsigned		 nidle;	/* connecting, or greeted and idle */
 	struct smtp_result	 last;	/* the last connection failure */
+	enum smtp_client_state	 last_state;	/* where: CONNECTING or later */
 	char			 last_host[DNS_NAME_MAX + 1];
 };
 
@@ -522,6 +523,15 @@ queue_backoff(const struct config *cf, unsigned attempts)
 	return (time_t)d;
 }
 
+static int
+queue_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
 /*
  * The one place that decides what a result means for a recipient
  * (RFC 5321 section 4.2.1 and 4.5.4.1, RFC 3463): 2xx delivered; 5xx and
@@ -544,9 +554,14 @@ queue_outcome(struct msg *m, size_t ri, enum smtp_status st, int code,
 		    enhanced ? enhanced : "");
 		snprintf(rc->remote, sizeof(rc->remote), "%s",
 		    remote ? remote : "");
-		/* Already escaped by smtp_client and here: one line. */
-		smtp_reply_escape(rc->error, sizeof(rc->error), text,
-		    strlen(text));
+		/* smtp_client's and dns's texts are escaped already (the
+		 * escape of "\\" would double); anything else is escaped
+		 * here, so the state file and a DSN get one printable line. */
+		if (queue_printable(text))
+			snprintf(rc->error, sizeof(rc->error), "%s", text);
+		else
+			smtp_reply_escape(rc->error, sizeof(rc->error), text,
+			    strlen(text));
 	}
 	switch (st) {
 	case SMTP_STATUS_OK:
@@ -1307,9 +1322,16 @@ conn_closed(struct smtp_client *sc, const struct smtp_result *res, void *arg)
 	struct queue	*q = d->q;
 
 	if (!c->greeted) {
-		/* This address failed before a transaction: the next. */
-		d->last = *res;
-		snprintf(d->last_host, sizeof(d->last_host), "%s", c->host);
+		/* This address failed before a transaction: the next.  The
+		 * error kept for the recipients is the last one from a server
+		 * that answered, else the last connection failure. */
+		if (res->state != SMTP_CLIENT_CONNECTING ||
+		    d->last_state == SMTP_CLIENT_CONNECTING) {
+			d->last = *res;
+			d->last_state = res->state;
+			snprintf(d->last_host, sizeof(d->last_host), "%s",
+			    c->host);
+		}
 		log_info(d->head ? d->head->m->id : "-", "connect_failed "
 		    "host=%s addr=%s state=%s reply=\"%s\"", c->host, c->addr,
 		    smtp_client_state_name(res->state), res->text);
