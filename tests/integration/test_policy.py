@@ -640,6 +640,30 @@ class TestGrants(Base):
                          "<other@own-domain.com> is not owned by user single")
 
 
+class TestBounceDomainFollowsFrom(Base):
+    users = {"alice": ("alice-pw", "own-domain.com,tenant-b.net")}
+
+    def test_from_domain_decides(self):
+        # MAIL FROM at one owned domain, From at the other: the envelope
+        # senders and d= follow the From domain (DMARC alignment).
+        got = send(self.h, b"From: a@tenant-b.net",
+                   mail_from="alice@own-domain.com",
+                   rcpts=(RCPT, "s@rcpt-domain.org"))
+        qid = self.assertAccepted(got)
+        meta, eml = captured_one(self.h, qid)
+        senders = [r["mail_from"] for r in meta["recipients"]]
+        self.assertEqual(len(set(senders)), 2, senders)
+        for i, snd in enumerate(senders):
+            self.assertRegex(snd, r"^b\.[a-z2-7]{36}@bounces\.tenant-b\.net$")
+            self.assertEqual(harness.verp_decode(self.key,
+                                                 snd.split("@")[0]), (qid, i))
+        sigs = harness.split_added(eml)[0]
+        self.assertEqual(re.findall(rb"\bd=([^;\s]+)", sigs),
+                         [b"tenant-b.net"])
+        self.assertRegex(fields(header_of(eml), b"Message-ID")[0].decode(),
+                         r"^<[^@]+@tenant-b\.net>$")
+
+
 class TestGrantWithoutSection(Base):
     users = {"alice": ("alice-pw", "own-domain.com,unsigned.example")}
 
