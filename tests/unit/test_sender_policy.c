@@ -306,7 +306,7 @@ format_reply(char *out, size_t cap, const struct policy_verdict *v)
 int
 main(void)
 {
-	static struct config_domain	 doms[NSECTIONS];
+	static struct config_domain	 doms[NSECTIONS], sentinel;
 	static struct sender_headers	 sh;
 	struct config			 cf;
 	struct policy_verdict		 v;
@@ -316,10 +316,9 @@ main(void)
 	int				 rc;
 
 	memset(&cf, 0, sizeof(cf));
-	for (i = 0; i < NSECTIONS; i++) {
+	for (i = 0; i < NSECTIONS; i++)
 		doms[i].name = (char *)sections[i];
-		doms[i].bounce_domain = NULL;
-	}
+	sentinel.name = (char *)"sentinel";
 	cf.domains = doms;
 	cf.ndomains = NSECTIONS;
 
@@ -341,7 +340,7 @@ main(void)
 
 		cf.display_name_address_allow = t->allow_display;
 		memset(&v, 0x55, sizeof(v));
-		d = (const struct config_domain *)&cf;	/* must be reset */
+		d = &sentinel;		/* must be reset on refusal */
 		rc = sender_policy_headers(&cf, t->u, t->hdr, len, t->utf8,
 		    &sh, &d, &v);
 		format_reply(got, sizeof(got), &v);
