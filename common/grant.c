@@ -168,6 +168,15 @@ display_name_foreign_address(char *const *grants, size_t n,
 		while (start > 0 && i - start < 64 &&
 		    (is_atext(p[start - 1]) || p[start - 1] >= 0x80))
 			start--;
+		/* A quoted local part ("ceo"@evil.example) reads as one. */
+		if (start == i && i >= 2 && p[i - 1] == '"') {
+			for (start = i - 1; start > 0 && i - start < 66 &&
+			    p[start - 1] != '"'; start--)
+				;
+			if (start == 0 || p[start - 1] != '"')
+				continue;
+			start--;
+		}
 		if (start == i)
 			continue;
 		/* Collect the domain with look-alike dots made plain. */

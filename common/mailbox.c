@@ -7,10 +7,13 @@
  * value, MAILBOX_COMMENT_DEPTH levels of comments, RFC 5321 lengths for
  * the address.
  */
+#include <errno.h>
+#include <iconv.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mailbox.h"
 
@@ -708,6 +711,11 @@ mailbox_parse_value(const char *value, size_t len, int utf8_ok,
 		ps.dlen--;
 	r = mailbox_decode_2047(ps.disp, ps.dlen, mb->display,
 	    sizeof(mb->display));
+	if (r == -2) {
+		fail(&ps, "the display name has an encoded-word in a charset "
+		    "that cannot be read");
+		goto bad;
+	}
 	if (r < 0) {
 		fail(&ps, "the display name is too long");
 		goto bad;
@@ -747,19 +755,90 @@ hexv(unsigned char c)
 	return -1;
 }
 
+static int
+utf8_valid(const unsigned char *s, size_t n)
+{
+	uint32_t	 cp;
+	size_t		 i = 0, k;
+
+	while (i < n) {
+		if ((k = utf8_dec(s + i, n - i, &cp)) == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/*
+ * Text in a charset to UTF-8, so that what is checked is what a reader
+ * shows: UTF-16 or UTF-7 could otherwise hide an "@" from a byte scan.
+ * us-ascii, utf-8 and iso-8859-1 are done here; anything else goes
+ * through glibc's iconv.  Returns 0, -1 when dst is too small, -2 for a
+ * charset that cannot be read or text that is not valid in it.
+ */
+static int
+charset_to_utf8(const char *cs, const unsigned char *in, size_t n, char *dst,
+    size_t cap, size_t *outn)
+{
+	iconv_t	 cd;
+	char	*ip = (char *)in, *op = dst;
+	size_t	 il = n, ol = cap, i, o = 0, r;
+
+	if (strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "utf-8") == 0) {
+		if (strcasecmp(cs, "us-ascii") == 0) {
+			for (i = 0; i < n; i++)
+				if (in[i] >= 0x80)
+					return -2;
+		} else if (!utf8_valid(in, n))
+			return -2;
+		if (n > cap)
+			return -1;
+		memcpy(dst, in, n);
+		*outn = n;
+		return 0;
+	}
+	if (strcasecmp(cs, "iso-8859-1") == 0 || strcasecmp(cs, "latin1") == 0) {
+		for (i = 0; i < n; i++) {
+			if (o + 2 > cap)
+				return -1;
+			if (in[i] < 0x80)
+				dst[o++] = (char)in[i];
+			else {
+				dst[o++] = (char)(0xc0 | in[i] >> 6);
+				dst[o++] = (char)(0x80 | (in[i] & 0x3f));
+			}
+		}
+		*outn = o;
+		return 0;
+	}
+	if ((cd = iconv_open("UTF-8", cs)) == (iconv_t)-1)
+		return -2;
+	r = iconv(cd, &ip, &il, &op, &ol);
+	if (r != (size_t)-1)
+		r = iconv(cd, NULL, NULL, &op, &ol);
+	iconv_close(cd);
+	if (r == (size_t)-1)
+		return errno == E2BIG ? -1 : -2;
+	*outn = cap - ol;
+	return 0;
+}
+
 /*
  * One encoded-word (RFC 2047 2.) at s; on success appends the decoded
- * bytes to dst and returns the length consumed, else 0.
+ * text, as UTF-8, to dst and returns the length consumed, else 0 (not an
+ * encoded-word: copied as it is), setting *bad when it is one but in a
+ * charset that cannot be read.
  */
 static size_t
 encoded_word(const unsigned char *s, size_t left, char *dst, size_t cap,
-    size_t *o)
+    size_t *o, int *bad)
 {
 	const unsigned char	*p = s + 2, *end = s + left, *t;
-	unsigned char		 enc;
+	unsigned char		 enc, raw[MAILBOX_DISPLAY_MAX];
+	char			 cs[64];
 	unsigned int		 acc = 0, bits = 0;
-	size_t			 oo = *o;
-	int			 v, w;
+	size_t			 oo = 0, csl, outn;
+	int			 v, w, rc;
 
 	if (left < 8 || s[0] != '=' || s[1] != '?')
 		return 0;
@@ -768,6 +847,15 @@ encoded_word(const unsigned char *s, size_t left, char *dst, size_t cap,
 		p++;
 	if (p == s + 2 || p + 3 > end || *p != '?')
 		return 0;
+	/* The charset, without an RFC 2231 language suffix. */
+	for (csl = 0; s + 2 + csl < p && s[2 + csl] != '*'; csl++)
+		;
+	if (csl >= sizeof(cs)) {
+		*bad = 1;
+		return 0;
+	}
+	memcpy(cs, s + 2, csl);
+	cs[csl] = '\0';
 	enc = p[1];
 	if (p[2] != '?' || (enc != 'B' && enc != 'b' && enc != 'Q' &&
 	    enc != 'q'))
@@ -787,9 +875,9 @@ encoded_word(const unsigned char *s, size_t left, char *dst, size_t cap,
 			bits += 6;
 			if (bits >= 8) {
 				bits -= 8;
-				if (oo + 1 >= cap)
+				if (oo + 1 >= sizeof(raw))
 					return 0;
-				dst[oo++] = (char)(acc >> bits);
+				raw[oo++] = (unsigned char)(acc >> bits);
 			}
 			continue;
 		}
@@ -803,11 +891,20 @@ encoded_word(const unsigned char *s, size_t left, char *dst, size_t cap,
 			p += 2;
 		} else
 			w = *p;
-		if (oo + 1 >= cap)
+		if (oo + 1 >= sizeof(raw))
 			return 0;
-		dst[oo++] = (char)w;
+		raw[oo++] = (unsigned char)w;
 	}
-	*o = oo;
+	if (*o + 1 >= cap)
+		return 0;
+	rc = charset_to_utf8(cs, raw, oo, dst + *o, cap - *o - 1, &outn);
+	if (rc == -2) {
+		*bad = 1;
+		return 0;
+	}
+	if (rc == -1)
+		return 0;
+	*o += outn;
 	return (size_t)(t + 2 - s);
 }
 
@@ -816,17 +913,20 @@ mailbox_decode_2047(const char *src, size_t len, char *dst, size_t cap)
 {
 	const unsigned char	*s = (const unsigned char *)src;
 	size_t			 i = 0, o = 0, used, ws, j;
-	int			 last_ew = 0;
+	int			 last_ew = 0, bad = 0;
 
 	if (cap == 0)
 		return -1;
 	while (i < len) {
 		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?' &&
-		    (used = encoded_word(s + i, len - i, dst, cap, &o)) > 0) {
+		    (used = encoded_word(s + i, len - i, dst, cap, &o,
+		    &bad)) > 0) {
 			i += used;
 			last_ew = 1;
 			continue;
 		}
+		if (bad)
+			return -2;
 		if (is_wsp(s[i]) && last_ew) {
 			/* White space between two encoded-words is dropped
 			 * (RFC 2047 6.2). */
@@ -837,7 +937,7 @@ mailbox_decode_2047(const char *src, size_t len, char *dst, size_t cap)
 				size_t oo = o;
 
 				if (encoded_word(s + j, len - j, dst, cap,
-				    &oo) > 0) {
+				    &oo, &bad) > 0) {
 					i = j;
 					continue;
 				}

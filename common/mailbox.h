@@ -48,9 +48,13 @@
  * them@theirs.  The display text returned for the display-name check is
  * the display name followed by the text of every comment (some readers
  * show a comment as the name), RFC 2047 encoded-words (B and Q) decoded
- * wherever they appear, charset bytes kept as they are.
+ * wherever they appear and converted from their charset to UTF-8, so that
+ * what is checked is what a reader shows (UTF-16 or UTF-7 could hide an
+ * "@" from a byte scan).  An encoded-word in a charset that cannot be read
+ * (unknown to glibc's iconv, or invalid text in it) is refused (5.6.0).
  *
- * Pure functions: no I/O, no allocation, no globals.
+ * Pure functions: no I/O, no globals; charsets other than us-ascii,
+ * utf-8 and iso-8859-1 go through iconv(3), which allocates.
  */
 #ifndef RELAYD_MAILBOX_H
 #define RELAYD_MAILBOX_H
@@ -138,10 +142,11 @@ enum mailbox_verdict mailbox_parse_value(const char *value, size_t len,
 const char	*mailbox_field_name(enum mailbox_field);
 
 /*
- * Decode RFC 2047 encoded-words (B and Q, any charset, bytes kept) found
+ * Decode RFC 2047 encoded-words (B and Q, converted to UTF-8) found
  * anywhere in src, dropping white space between adjacent encoded-words;
  * malformed ones are copied as they are.  Writes at most cap - 1 bytes
- * and a NUL.  Returns the length, or -1 when cap is too small.
+ * and a NUL.  Returns the length, -1 when cap is too small, or -2 for an
+ * encoded-word in a charset that cannot be read.
  */
 int	mailbox_decode_2047(const char *src, size_t len, char *dst,
 	    size_t cap);

@@ -386,17 +386,12 @@ class TestHeaderTable(Base):
                                         had_msgid=False)
 
 
-class TestDisplayNameGaps(Base):
-    """Known gaps of the display-name check (reported, not yet fixed):
-    readers show each of these display names as ceo@evil.com or
-    "ceo"@evil.com, but common/grant.c display_name_foreign_address()
-    takes only atext before the '@' (a quoted local part is missed) and
-    mailbox.c keeps charset bytes as they are (UTF-16 and UTF-7
-    encoded-words, which readers decode, are never seen as ASCII).
-    Issue 3 asks for 550 5.7.1.  When relayd is fixed this test passes
-    and unittest reports an unexpected success: remove the decorator."""
+class TestDisplayNameHidden(Base):
+    """Display names that readers show as ceo@evil.com or "ceo"@evil.com
+    although no plain atext@domain is in the raw bytes: a quoted local
+    part, and UTF-16 and UTF-7 encoded-words (relayd decodes every
+    charset to UTF-8 before it looks, and refuses one it cannot read)."""
 
-    @unittest.expectedFailure
     def test_refused(self):
         for hdr in (b'From: "\\"ceo\\"@evil.com" <a@own-domain.com>',
                     b"From: =?utf-16be?b?AGMAZQBvAEAAZQB2AGkAbAAuAGMAbwBt?= "
@@ -407,6 +402,13 @@ class TestDisplayNameGaps(Base):
                 self.assertEqual(got[0], 550, got)
                 self.assertTrue(got[1].startswith("5.7.1 From display name "
                                                   "shows the address"), got)
+
+    def test_unreadable_charset(self):
+        got = send(self.h, b"From: =?x-unheard-of?q?boss?= <a@own-domain.com>")
+        self.assertEqual(got[0], 550, got)
+        self.assertTrue(got[1].startswith("5.6.0 From header: the display "
+                                          "name has an encoded-word in a "
+                                          "charset that cannot be read"), got)
 
 
 class TestMailFrom(Base):
