@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "num.h"
 
 #define ENVELOPE_LEN_DIGITS	20	/* UINT64_MAX has 20 digits */
 #define ENVELOPE_TAG_MAX	32
@@ -178,22 +179,9 @@ struct rec {
 static int
 envelope_decimal(const char *s, size_t n, uint64_t *out)
 {
-	uint64_t	 v = 0;
-	size_t		 i;
-	unsigned	 d;
-
 	if (n == 0 || n > ENVELOPE_LEN_DIGITS || (n > 1 && s[0] == '0'))
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
+	return num_digits(s, n, out);
 }
 
 /* Read the record at *off; advance *off past it.  Returns 0 or -1. */

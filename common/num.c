@@ -10,7 +10,7 @@
 #include "num.h"
 
 /* Parse the decimal digits in s[0..n) (n >= 1, digits only). */
-static int
+int
 num_digits(const char *s, size_t n, uint64_t *out)
 {
 	uint64_t	 v = 0;

@@ -16,6 +16,9 @@ int	num_parse_size(const char *, uint64_t min, uint64_t max, uint64_t *out);
 /* Seconds, with optional s, m, h, d suffix; a bare number is seconds. */
 int	num_parse_duration(const char *, uint64_t min, uint64_t max,
 	    uint64_t *out);
+/* Exactly the n bytes at s as decimal digits (not NUL-terminated input;
+ * no sign, no suffix, n >= 1), with overflow checks. */
+int	num_digits(const char *s, size_t n, uint64_t *out);
 /* yes/no, true/false, on/off, 1/0 (case-insensitive). */
 int	num_parse_bool(const char *, int *out);
 
