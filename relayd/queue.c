@@ -598,6 +598,19 @@ queue_outcome(struct msg *m, size_t ri, enum smtp_status st, int code,
 	}
 }
 
+static int
+msg_all_delivered(const struct msg *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->env.nrcpts; i++)
+		if (m->r[i].st != RS_DELIVERED)
+			return 0;
+	return 1;
+}
+
+static void	msg_remove(struct msg *);
+
 /* A task ended: record the result; the message acts once it is written
  * and its last task is back. */
 static void
@@ -615,6 +628,17 @@ task_finish(struct task *t, enum smtp_status st, int code,
 		m->body = NULL;
 	}
 	free(t);
+	/*
+	 * Every recipient delivered and nothing else to record: the removal
+	 * from the spool is the record (a crash before it sends the message
+	 * again, as a lost state write would).  Saves a flush per message.
+	 */
+	if (m->inflight == 0 && !m->wq && !m->writing && m->dsn == NULL &&
+	    msg_all_delivered(m)) {
+		m->dirty = 0;
+		msg_remove(m);
+		return;
+	}
 	state_enqueue(m);
 }
 

@@ -371,6 +371,26 @@ class PythonMx(unittest.TestCase):
         self.assertEqual(len(sink.got), 1)      # one report
         self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
 
+    def test_connection_reuse(self):
+        # Five recipients, one connection at a time, three transactions
+        # per connection: two connections carry them.
+        r = self.receiver()
+        h = self.relayd({"delivery": {"max_connections_per_host": "1",
+                                      "max_messages_per_connection": "3"}})
+        rcpts = tuple(f"u{i}@rcpt-domain.org" for i in range(5))
+        qid, msg = submit(h, "reuse", rcpts=rcpts)
+        self.assertEqual(len(r.wait(5, timeout=20)), 5, h.tail(30))
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+        self.assertEqual(sorted(t["rcpt"][0] for t in r.got), list(rcpts))
+        key = self.key(h)
+        self.assertEqual(sorted(harness.verp_decode(
+            key, t["mail_from"].split("@")[0]) for t in r.got),
+            [(qid, i) for i in range(5)])
+        log = h.logtext()
+        self.assertEqual(len(re.findall(r"smtp_client connected "
+                                        r"addr=127\.0\.0\.2:25", log)), 2,
+                         log)
+
     def test_first_mx_down(self):
         # Nothing listens on mx1 (127.0.0.2): refused, then mx2.
         r = self.receiver(host=world.MX_HOSTS[1][1])
