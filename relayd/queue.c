@@ -264,6 +264,18 @@ static void	queue_run_dests(struct queue *);
 static void	state_flush(struct queue *);
 static void	msg_arm(struct msg *, time_t);
 
+/*
+ * The loop has ended (shutdown): the worker pools are being freed and run
+ * the last done() callbacks, which must not start new jobs (they would
+ * never run).  What was not recorded is sent again after the restart.
+ */
+static int
+queue_stopped(const struct queue *q)
+{
+	return q->r->io == NULL || q->r->spool == NULL ||
+	    event_base_got_exit(q->r->base) || event_base_got_break(q->r->base);
+}
+
 /* --- the state file ------------------------------------------------- */
 
 /*
@@ -469,7 +481,7 @@ state_flush(struct queue *q)
 	struct wjob	*j;
 	struct msg	*m;
 
-	if (q->wjob != NULL || q->wq_head == NULL || q->r->io == NULL)
+	if (q->wjob != NULL || q->wq_head == NULL || queue_stopped(q))
 		return;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_error("-", "state_flush_failed error=\"out of memory\"");
@@ -995,7 +1007,7 @@ rm_flush(struct queue *q)
 	struct wjob	*j;
 	struct msg	*m;
 
-	if (q->rmjob != NULL || q->rm_head == NULL)
+	if (q->rmjob != NULL || q->rm_head == NULL || queue_stopped(q))
 		return;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_error("-", "remove_failed error=\"out of memory\"");
@@ -1476,7 +1488,7 @@ msg_schedule(struct msg *m)
 	int			 npend = 0, nfail = 0, changed = 0, started = 0;
 
 	if (m->removing || m->inflight > 0 || m->wq || m->writing ||
-	    m->dirty || m->dsn != NULL)
+	    m->dirty || m->dsn != NULL || queue_stopped(q))
 		return;
 	for (i = 0; i < m->env.nrcpts; i++) {
 		rc = &m->r[i];
