@@ -165,7 +165,6 @@ static void	queue_dispatch(struct queue *);
 #define QUEUE_WRITE_MAX		256	/* state files per group commit */
 #define QUEUE_DSN_MAX		(16u * 1024 * 1024)
 #define QUEUE_PASS_MAX		512
-/* A stale destination (its lookup) is not kept beyond one round. */
 
 enum rcpt_state { RS_PENDING = 0, RS_DELIVERED, RS_FAILED };
 
@@ -178,7 +177,7 @@ struct rcpt {
 	unsigned	 attempts;
 	int64_t		 next;		/* next attempt, epoch seconds */
 	int		 reported;	/* failed: in a DSN (or none due) */
-	int		 code;		/* last error: the server's code, or 0 */
+	int		 code;		/* last error: server's code, or 0 */
 	char		 status[SMTP_ENHANCED_MAX];	/* "" or X.Y.Z */
 	char		 remote[DNS_NAME_MAX + 1];	/* "" or the host */
 	char		 error[SMTP_RESULT_TEXT_MAX];	/* escaped */
@@ -766,14 +765,14 @@ msg_load(struct queue *q, const char *id)
 static void
 dsn_date(time_t t, char *out, size_t len)
 {
-	struct tm	 tm;
-
-	gmtime_r(&t, &tm);
 	/* RFC 5322 section 3.3, in English whatever the locale. */
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed",
 	    "Thu", "Fri", "Sat" };
 	static const char *const mons[] = { "Jan", "Feb", "Mar", "Apr",
 	    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
 	snprintf(out, len, "%s, %d %s %d %02d:%02d:%02d +0000",
 	    days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12],
 	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -803,7 +802,8 @@ dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
 {
 	const struct config	*cf = m->q->r->cf;
 	const struct rcpt	*rc;
-	char			 date[64], arrival[64], status[SMTP_ENHANCED_MAX];
+	char			 date[64], arrival[64];
+	char			 status[SMTP_ENHANCED_MAX];
 	char			 boundary[ENVELOPE_ID_MAX * 2 + 32];
 	size_t			 i;
 	int			 e = 0;
@@ -1494,7 +1494,8 @@ msg_schedule(struct msg *m)
 		rc = &m->r[i];
 		if (rc->st == RS_PENDING &&
 		    (uint64_t)(now - (time_t)m->env.time) >= cf->max_age) {
-			char	 st[SMTP_ENHANCED_MAX], txt[SMTP_RESULT_TEXT_MAX];
+			char	 st[SMTP_ENHANCED_MAX];
+			char	 txt[SMTP_RESULT_TEXT_MAX];
 			char	 rem[DNS_NAME_MAX + 1];
 
 			memcpy(st, rc->status, sizeof(st));
@@ -1582,7 +1583,7 @@ msg_schedule(struct msg *m)
 		msg_arm(m, wait > 0 ? wait : (time_t)cf->retry_min);
 }
 
-/* --- setup ----------------------------------------------------------------- */
+/* --- setup ------------------------------------------------------------- */
 
 static SSL_CTX *
 queue_ctx(const char *ca_file)
@@ -1859,7 +1860,8 @@ queue_capture_one(struct qjob *j, struct qitem *it, int fd,
 	if (spool_read_file(j->sp, it->id, &file, &len) == -1) {
 		if (errno == ENOENT) {
 			it->status = QITEM_GONE;
-			log_warn(it->id, "capture_skipped reason=no-spool-file");
+			log_warn(it->id, "capture_skipped "
+			    "reason=no-spool-file");
 		} else
 			log_error(it->id, "capture_failed step=read "
 			    "error=\"%s\"", strerror(errno));
@@ -1921,8 +1923,8 @@ queue_capture_work(struct worker_job *wj)
 	for (i = 0; i < j->n; i++) {
 		if (fd == -1) {
 			j->items[i].status = QITEM_RETRY;
-			log_error(j->items[i].id, "capture_failed step=open_dir "
-			    "error=\"%s\"", strerror(e));
+			log_error(j->items[i].id, "capture_failed "
+			    "step=open_dir error=\"%s\"", strerror(e));
 			continue;
 		}
 		queue_capture_one(j, &j->items[i], fd, &envs[i], &sizes[i]);
