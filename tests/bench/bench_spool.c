@@ -5,8 +5,8 @@
  *   bench_spool [DIR] [SECONDS_PER_CASE]
  *
  * DIR (default: a new directory under /var/tmp) must be on the disk to
- * measure.  Prints messages per second per case.  Build: see the
- * tests/bench section in docs/operations.md.
+ * measure.  Prints messages per second per case.  Built by meson as
+ * BUILD/tests/bench/bench_spool; not run by CI (docs/testing.md).
  */
 #include <sys/time.h>
 

@@ -137,8 +137,10 @@ sigs() {	# DKIM-Signature fields with a=$1 seen by the sink
 	grep -c "^DKIM-Signature:.*a=$1\\|^[ 	].*a=$1;" "$d/sinkdump/all" 2>/dev/null || true
 }
 
-sink_count() {
-	tr '\r' '\n' <"$d/sink.out" | awk -F'mesg=' 'NF > 1 {n = $2} END {print n + 0}'
+sink_count() {	# [sess]: messages (default) or SMTP sessions so far
+	tr '\r' '\n' <"$d/sink.out" | awk -v k="${1:-mesg}=" '
+	    { for (i = 1; i <= NF; i++) if (index($i, k) == 1) n = substr($i, length(k) + 1) }
+	    END {print n + 0}'
 }
 
 # Messages in a queue directory tree (files under the given directories).
@@ -174,9 +176,10 @@ echo "== workload: $MESSAGES messages of 2048 bytes, AUTH PLAIN, $SESSIONS sessi
 # $side_pids, timed until the sink has every message and QUEUE_DIRS are
 # empty.  Sets res_rate and res_cpu.
 run_side() {
-	local name=$1 base0 sig0 cpu0 cpu1 t0 t1 setup n q out i
+	local name=$1 base0 sess0 sig0 cpu0 cpu1 t0 t1 setup n q out i
 	shift
 	base0=$(sink_count)
+	sess0=$(sink_count sess)
 	sig0=$(sigs rsa-sha256)
 	rm -f "$d/cpu0" "$d/t0"
 	# Sampled by loadgen once the sessions have authenticated, just
@@ -213,7 +216,7 @@ run_side() {
 	res_cpu=$(awk -v n="$got" -v a="$cpu0" -v b="$cpu1" \
 	    'BEGIN {printf "%.1f", n ? (b - a) / n * 1e6 : 0}')
 	echo "$name: $got of $n accepted messages at the sink, queue $q files; end to end $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s (the sessions' connection and AUTH, ${setup:-?} s, not counted)"
-	echo "$name: the sink saw $(($(sigs rsa-sha256) - sig0)) rsa-sha256 DKIM signatures for these $got messages"
+	echo "$name: the sink saw $(($(sigs rsa-sha256) - sig0)) rsa-sha256 DKIM signatures for these $got messages, over $(($(sink_count sess) - sess0)) SMTP sessions"
 	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all)"
 	echo "-- $name, one session (issue 5: median final-dot-to-250 under 1 ms): at most 2000 messages or 10 s"
 	"$loadgen" --port "$sub_port" --sessions 1 --count 2000 --duration 10 \
