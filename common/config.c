@@ -244,6 +244,8 @@ static const struct key_def keys[] = {
 	{ SEC_QUEUE, "retry_min", T_DUR, C(retry_min), 1, DAY, NULL },
 	{ SEC_QUEUE, "retry_max", T_DUR, C(retry_max), 1, 7 * DAY, NULL },
 	{ SEC_QUEUE, "max_age", T_DUR, C(max_age), MIN, 30 * DAY, NULL },
+	{ SEC_QUEUE, "delay_warning", T_DUR0, C(delay_warning), 1, 30 * DAY,
+	    NULL },
 	{ SEC_QUEUE, "hold", T_BOOL, C(hold), 0, 0, NULL },
 
 	{ SEC_DNS, "servers", T_SERVERS, C(dns_servers), 0, 0, NULL },

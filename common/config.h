@@ -132,6 +132,7 @@ struct config {
 	uint64_t	 retry_min;		/* 5m */
 	uint64_t	 retry_max;		/* 1h */
 	uint64_t	 max_age;		/* 5d */
+	uint64_t	 delay_warning;		/* 0: no delay reports */
 	int		 hold;			/* no: deliver; yes: keep all queued */
 
 	/* [dns] */

@@ -201,6 +201,8 @@ struct msg {
 	int			 wq;		/* in the write list */
 	int			 writing;	/* in the writer's batch */
 	int			 removing;
+	int			 warned;	/* the delay report is queued */
+	int			 dsn_delay;	/* the DSN in flight is one */
 	struct spool_commit	*dsn;		/* DSN commit in flight */
 	struct event		*timer;
 };
@@ -281,6 +283,7 @@ queue_stopped(const struct queue *q)
  * state/ID:
  *
  *   RELAYD-STATE 1
+ *   warned 1            (only once the delay report was queued)
  *   rcpt INDEX STATE ATTEMPTS NEXT REPORTED CODE STATUS REMOTE ERROR
  *   ...one line per recipient, in the spool file's order...
  *   end COUNT
@@ -299,7 +302,8 @@ state_serialize(const struct msg *m, struct buf *out)
 	const struct rcpt	*rc;
 	size_t			 i;
 
-	if (buf_append_str(out, STATE_MAGIC) == -1)
+	if (buf_append_str(out, STATE_MAGIC) == -1 ||
+	    (m->warned && buf_append_str(out, "warned 1\n") == -1))
 		return -1;
 	for (i = 0; i < m->env.nrcpts; i++) {
 		rc = &m->r[i];
@@ -331,7 +335,8 @@ state_word(const char **p, const char *end, char *w, size_t wlen)
 
 /* Parse into r[0..n-1]; 0 or -1 (then r is untouched). */
 static int
-state_parse(const char *p, size_t len, struct rcpt *r, size_t n)
+state_parse(const char *p, size_t len, struct rcpt *r, size_t n,
+    int *warned)
 {
 	const char	*end = p + len, *eol;
 	struct rcpt	*tmp;
@@ -343,6 +348,11 @@ state_parse(const char *p, size_t len, struct rcpt *r, size_t n)
 	    memcmp(p, STATE_MAGIC, sizeof(STATE_MAGIC) - 1) != 0)
 		return -1;
 	p += sizeof(STATE_MAGIC) - 1;
+	*warned = 0;
+	if ((size_t)(end - p) >= 9 && memcmp(p, "warned 1\n", 9) == 0) {
+		*warned = 1;
+		p += 9;
+	}
 	if ((tmp = calloc(n ? n : 1, sizeof(*tmp))) == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -745,7 +755,8 @@ msg_load(struct queue *q, const char *id)
 		return;
 	}
 	if (spool_state_read(q->r->spool, id, &st, &slen) == 0) {
-		if (state_parse(st, slen, m->r, m->env.nrcpts) == -1)
+		if (state_parse(st, slen, m->r, m->env.nrcpts,
+		    &m->warned) == -1)
 			log_warn(id, "state_unparsable action=\"every "
 			    "recipient pending\"");
 		free(st);
@@ -797,12 +808,12 @@ dsn_status(const struct rcpt *rc, char *out, size_t len)
  * marked in_dsn, and the original header (text/rfc822-headers).
  */
 static int
-dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
-    struct buf *out)
+dsn_build(struct msg *m, int delay, const char *dsn_id, const char *hdr,
+    size_t hdrlen, struct buf *out)
 {
 	const struct config	*cf = m->q->r->cf;
 	const struct rcpt	*rc;
-	char			 date[64], arrival[64];
+	char			 date[64], arrival[64], until[64];
 	char			 status[SMTP_ENHANCED_MAX];
 	char			 boundary[ENVELOPE_ID_MAX * 2 + 32];
 	size_t			 i;
@@ -810,12 +821,15 @@ dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
 
 	dsn_date(time(NULL), date, sizeof(date));
 	dsn_date((time_t)m->env.time, arrival, sizeof(arrival));
+	dsn_date((time_t)m->env.time + (time_t)cf->max_age, until,
+	    sizeof(until));
 	snprintf(boundary, sizeof(boundary), "%s/%s.report", m->id, dsn_id);
 	e |= buf_appendf(out, "From: Mail Delivery System "
 	    "<MAILER-DAEMON@%s>\r\n", cf->hostname);
 	e |= buf_appendf(out, "To: <%s>\r\n", m->env.mail_from);
-	e |= buf_appendf(out, "Subject: Undelivered Mail Returned to "
-	    "Sender\r\n");
+	e |= buf_appendf(out, "Subject: %s\r\n", delay ?
+	    "Delayed Mail (still being retried)" :
+	    "Undelivered Mail Returned to Sender");
 	e |= buf_appendf(out, "Date: %s\r\n", date);
 	e |= buf_appendf(out, "Message-ID: <%s.dsn@%s>\r\n", dsn_id,
 	    cf->hostname);
@@ -828,10 +842,18 @@ dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
 	e |= buf_appendf(out, "This is a MIME-encapsulated message.\r\n\r\n");
 	e |= buf_appendf(out, "--%s\r\nContent-Description: Notification\r\n"
 	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
-	e |= buf_appendf(out, "This is the mail system at host %s.\r\n\r\n"
-	    "Your message (queue ID %s) could not be delivered to one or "
-	    "more\r\nrecipients.  It is attached below.\r\n\r\n",
-	    cf->hostname, m->id);
+	e |= buf_appendf(out, "This is the mail system at host %s.\r\n\r\n",
+	    cf->hostname);
+	if (delay)
+		e |= buf_appendf(out, "Your message (queue ID %s) could not "
+		    "be delivered yet to one or\r\nmore recipients.  It "
+		    "will be tried again until %s;\r\nyou need not send it "
+		    "again.  Its header is attached below.\r\n\r\n", m->id,
+		    until);
+	else
+		e |= buf_appendf(out, "Your message (queue ID %s) could not "
+		    "be delivered to one or more\r\nrecipients.  Its header "
+		    "is attached below.\r\n\r\n", m->id);
 	for (i = 0; i < m->env.nrcpts; i++) {
 		rc = &m->r[i];
 		if (!rc->in_dsn)
@@ -851,16 +873,22 @@ dsn_build(struct msg *m, const char *dsn_id, const char *hdr, size_t hdrlen,
 		if (!rc->in_dsn)
 			continue;
 		dsn_status(rc, status, sizeof(status));
+		if (delay && status[0] != '4')
+			snprintf(status, sizeof(status), "4.0.0");
 		e |= buf_appendf(out, "\r\nFinal-Recipient: rfc822; %s\r\n",
 		    m->env.rcpts[i]);
-		e |= buf_appendf(out, "Action: failed\r\nStatus: %s\r\n",
-		    status);
+		e |= buf_appendf(out, "Action: %s\r\nStatus: %s\r\n",
+		    delay ? "delayed" : "failed", status);
 		if (rc->remote[0] != '\0')
 			e |= buf_appendf(out, "Remote-MTA: dns; %s\r\n",
 			    rc->remote);
 		if (rc->code != 0)
 			e |= buf_appendf(out, "Diagnostic-Code: smtp; %s\r\n",
 			    rc->error);
+		/* RFC 3464 section 2.3.9. */
+		if (delay)
+			e |= buf_appendf(out, "Will-Retry-Until: %s\r\n",
+			    until);
 	}
 	e |= buf_appendf(out, "\r\n--%s\r\nContent-Description: Undelivered "
 	    "Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n",
@@ -882,24 +910,30 @@ dsn_committed(int status, const char *id, void *arg)
 			continue;
 		m->r[i].in_dsn = 0;
 		if (status == 0) {
-			m->r[i].reported = 1;
+			if (!m->dsn_delay)
+				m->r[i].reported = 1;
 			n++;
 		}
 	}
+	if (status == 0 && m->dsn_delay)
+		m->warned = 1;
 	if (status != 0) {
 		log_error(m->id, "dsn_failed retry_in=%llus",
 		    (unsigned long long)m->q->r->cf->retry_min);
 		msg_arm(m, (time_t)m->q->r->cf->retry_min);
 		return;
 	}
-	log_info(m->id, "dsn_queued dsn=%s to=<%s> nrcpt=%zu", id,
-	    m->env.mail_from, n);
+	log_info(m->id, "dsn_queued dsn=%s action=%s to=<%s> nrcpt=%zu", id,
+	    m->dsn_delay ? "delayed" : "failed", m->env.mail_from, n);
 	state_enqueue(m);
 }
 
-/* Report the failed recipients not reported yet: one DSN. */
+/*
+ * Report the failed recipients not reported yet (delay 0), or the ones
+ * still pending (delay 1, once per message): one DSN.
+ */
 static void
-msg_dsn(struct msg *m)
+msg_dsn(struct msg *m, int delay)
 {
 	struct queue	*q = m->q;
 	struct envelope	 denv;
@@ -912,7 +946,9 @@ msg_dsn(struct msg *m)
 
 	if (m->env.mail_from[0] == '\0') {
 		/* RFC 5321 section 4.5.5: never to the null sender. */
-		for (i = 0; i < m->env.nrcpts; i++)
+		if (delay)
+			m->warned = 1;
+		for (i = 0; !delay && i < m->env.nrcpts; i++)
 			if (m->r[i].st == RS_FAILED && !m->r[i].reported) {
 				m->r[i].reported = 1;
 				log_info(m->id, "dsn_skipped rcpt=<%s> "
@@ -945,15 +981,16 @@ msg_dsn(struct msg *m)
 	denv.mail_from = strdup("");
 	buf_init(&body, QUEUE_DSN_MAX);
 	for (i = 0; i < m->env.nrcpts; i++)
-		m->r[i].in_dsn = m->r[i].st == RS_FAILED &&
-		    !m->r[i].reported;
+		m->r[i].in_dsn = delay ? m->r[i].st == RS_PENDING :
+		    m->r[i].st == RS_FAILED && !m->r[i].reported;
+	m->dsn_delay = delay;
 	for (i = 0; i < hlen; i++)
 		if ((unsigned char)mb[i] >= 0x80)
 			denv.flags |= ENVELOPE_FLAG_8BIT;
 	if (denv.user == NULL || denv.client == NULL || denv.helo == NULL ||
 	    denv.mail_from == NULL ||
 	    envelope_add_rcpt(&denv, m->env.mail_from) == -1 ||
-	    dsn_build(m, dsn_id, mb ? mb : "", hlen, &body) == -1 ||
+	    dsn_build(m, delay, dsn_id, mb ? mb : "", hlen, &body) == -1 ||
 	    (m->dsn = spool_commit(q->r->spool, &denv, &body, dsn_committed,
 	    m)) == NULL) {
 		for (i = 0; i < m->env.nrcpts; i++)
@@ -1516,7 +1553,12 @@ msg_schedule(struct msg *m)
 		return;
 	}
 	if (nfail > 0) {
-		msg_dsn(m);
+		msg_dsn(m, 0);
+		return;
+	}
+	if (npend > 0 && !m->warned && cf->delay_warning > 0 &&
+	    (uint64_t)(now - (time_t)m->env.time) >= cf->delay_warning) {
+		msg_dsn(m, 1);
 		return;
 	}
 	if (npend == 0) {
@@ -1578,6 +1620,14 @@ msg_schedule(struct msg *m)
 	else if (m->inflight == 0 && !m->dirty) {
 		free(m->file);
 		m->file = NULL;
+	}
+	/* Come back for the delay report too. */
+	if (!m->warned && cf->delay_warning > 0) {
+		time_t w = (time_t)m->env.time + (time_t)cf->delay_warning -
+		    now;
+
+		if (w > 0 && (wait == 0 || w < wait))
+			wait = w;
 	}
 	if (m->inflight == 0 && !m->dirty && !m->wq && !m->writing)
 		msg_arm(m, wait > 0 ? wait : (time_t)cf->retry_min);

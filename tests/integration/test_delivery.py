@@ -391,6 +391,48 @@ class PythonMx(unittest.TestCase):
                                         r"addr=127\.0\.0\.2:25", log)), 2,
                          log)
 
+    def test_delay_warning_then_expiry(self):
+        # Always 451: one "delayed" report after delay_warning, then the
+        # message expires after max_age (its minimum, 1m) and fails with
+        # the last error.
+        r = self.receiver(reply=lambda t: "451 4.3.0 busy, come back")
+        sink = self.receiver(host=world.SENDER_MX_IP)
+        h = self.relayd({"queue": {"delay_warning": "2s", "max_age": "1m"}})
+        t0 = time.time()
+        qid, msg = submit(h, "slow")
+        got = sink.wait(1, timeout=20)
+        self.assertEqual(len(got), 1, h.tail(30))
+        m, blocks, hdrs = dsn_parts(got[0]["data"])
+        self.assertEqual(m["Subject"], "Delayed Mail (still being retried)")
+        self.assertEqual(len(blocks), 2, blocks)
+        b = blocks[1]
+        self.assertEqual(b["final-recipient"], f"rfc822; {RCPT}")
+        self.assertEqual(b["action"], "delayed")
+        self.assertEqual(b["status"], "4.3.0")
+        self.assertEqual(b["diagnostic-code"],
+                         "smtp; 451 4.3.0 busy, come back")
+        self.assertIn("will-retry-until", b)
+        self.assertIn("Subject: slow", hdrs)
+        self.assertEqual(h.spool_files(), [qid])
+        with open(f"{h.spool}/state/{qid}") as f:
+            self.assertTrue(f.read().startswith("RELAYD-STATE 1\n"
+                                                "warned 1\nrcpt 0 pending"))
+        got = sink.wait(2, timeout=80)
+        self.assertEqual(len(got), 2, h.tail(30))
+        self.assertGreaterEqual(time.time() - t0, 59)
+        m, blocks, hdrs = dsn_parts(got[1]["data"])
+        self.assertEqual(m["Subject"], "Undelivered Mail Returned to Sender")
+        b = blocks[1]
+        self.assertEqual(b["action"], "failed")
+        self.assertEqual(b["status"], "4.3.0")
+        self.assertEqual(b["remote-mta"], "dns; mx1.rcpt-domain.org")
+        self.assertEqual(b["diagnostic-code"],
+                         "smtp; 451 4.3.0 busy, come back")
+        self.assertNotIn("will-retry-until", b)
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+        self.assertRegex(h.logtext(), rf"{qid} expired rcpt=<{RCPT}> ")
+        self.assertGreater(len(r.got), 5)      # retried all along
+
     def test_first_mx_down(self):
         # Nothing listens on mx1 (127.0.0.2): refused, then mx2.
         r = self.receiver(host=world.MX_HOSTS[1][1])
