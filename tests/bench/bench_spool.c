@@ -118,11 +118,12 @@ main(int argc, char **argv)
 	if (b.sp == NULL)
 		return 1;
 	for (g = 0; g < 3; g++) {
-		double a = bench_case(&b, SPOOL_FLUSH_FDATASYNC, groups[g], secs);
-		double s = bench_case(&b, SPOOL_FLUSH_SYNCFS, groups[g], secs);
+		double a, s;
 
-		printf("group %2u: fdatasync %8.0f msg/s   syncfs %8.0f msg/s\n",
-		    groups[g], a, s);
+		a = bench_case(&b, SPOOL_FLUSH_FDATASYNC, groups[g], secs);
+		s = bench_case(&b, SPOOL_FLUSH_SYNCFS, groups[g], secs);
+		printf("group %2u: fdatasync %8.0f msg/s   "
+		    "syncfs %8.0f msg/s\n", groups[g], a, s);
 	}
 	printf("failed commits: %u of %u\n", b.failed, b.done);
 	worker_pool_free(wp);

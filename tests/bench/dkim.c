@@ -149,7 +149,8 @@ sign_reset(EVP_PKEY *key, const char *msg, size_t len, double maxsecs)
 	t0 = cpu_now();
 	for (n = 0; n < MAX_MSGS; n++) {
 		buf_reset(&out);
-		if (dkim_sign_reset(s) == -1 || dkim_sign_feed(s, msg, len) == -1 ||
+		if (dkim_sign_reset(s) == -1 ||
+		    dkim_sign_feed(s, msg, len) == -1 ||
 		    dkim_sign_end_body(s) == -1 ||
 		    dkim_sign_result(s, &out) == -1) {
 			printf("signing failed: %s\n", dkim_sign_error(s));
@@ -224,7 +225,8 @@ body_hash(EVP_PKEY *key, enum dkim_canon canon, const char *body)
 		for (off = 0; off < BODY_SIZE; off += n) {
 			n = BODY_SIZE - off < CHUNK ? BODY_SIZE - off : CHUNK;
 			if (dkim_sign_body(s, body + off, n) == -1) {
-				printf("dkim_sign_body: %s\n", dkim_sign_error(s));
+				printf("dkim_sign_body: %s\n",
+				    dkim_sign_error(s));
 				dkim_sign_free(s);
 				return -1;
 			}

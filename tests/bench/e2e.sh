@@ -216,7 +216,7 @@ run_side() {
 	res_cpu=$(awk -v n="$got" -v a="$cpu0" -v b="$cpu1" \
 	    'BEGIN {printf "%.1f", n ? (b - a) / n * 1e6 : 0}')
 	echo "$name: $got of $n accepted messages at the sink, queue $q files; end to end $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s (the sessions' connection and AUTH, ${setup:-?} s, not counted)"
-	echo "$name: the sink saw $(($(sigs rsa-sha256) - sig0)) rsa-sha256 DKIM signatures for these $got messages, over $(($(sink_count sess) - sess0)) SMTP sessions"
+	echo "$name: the sink saw $(($(sigs rsa-sha256) - sig0)) rsa-sha256 DKIM signatures for these $got messages; $(($(sink_count sess) - sess0)) SMTP sessions to it had ended (cached connections still open are not counted)"
 	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all)"
 	echo "-- $name, one session (issue 5: median final-dot-to-250 under 1 ms): at most 2000 messages or 10 s"
 	"$loadgen" --port "$sub_port" --sessions 1 --count 2000 --duration 10 \
@@ -309,11 +309,11 @@ CONF
 	wait_port "$sub_port" "$rpid" || { echo "relayd did not start:"; tail -20 "$r/relayd.log"; return 0; }
 	side_pids=("$rpid")
 	if [ "$mode" = mx ]; then
-		echo "== relayd $("$relayd" -V 2>&1 || true), pid $rpid, mode = mx via dnsmasq on 127.0.0.1:$dns_port"
+		echo "== $("$relayd" -V 2>&1 || true), pid $rpid, mode = mx via dnsmasq on 127.0.0.1:$dns_port"
 		run_side relayd "$r/spool/queue" "$r/spool/tmp"
 		relayd_rate=$res_rate relayd_cpu=$res_cpu
 	else
-		echo "== relayd $("$relayd" -V 2>&1 || true), pid $rpid, REFERENCE ONLY: mode = capture (no delivery; not comparable end to end)"
+		echo "== $("$relayd" -V 2>&1 || true), pid $rpid, REFERENCE ONLY: mode = capture (no delivery; not comparable end to end)"
 		expect_sink=0
 		run_side relayd-capture "$r/spool/queue" "$r/spool/tmp"
 		expect_sink=1

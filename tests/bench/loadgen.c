@@ -59,7 +59,7 @@ struct opts {
 	int		 starttls;
 	int		 implicit;
 	long		 pid;
-	const char	*at_start;	/* shell command run before the clock */
+	const char	*at_start;	/* shell command before the clock */
 	int		 duration_set;
 };
 
@@ -124,7 +124,8 @@ c_write(struct conn *c, const char *p, size_t n)
 		ssize_t r;
 
 		if (c->ssl != NULL) {
-			int k = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+			int k = SSL_write(c->ssl, p,
+			    n > INT32_MAX ? INT32_MAX : (int)n);
 
 			if (k <= 0)
 				return -1;
@@ -248,7 +249,8 @@ session_open(struct conn *c, struct worker *w)
 		return -1;
 	}
 	c->fd = socket(res->ai_family, SOCK_STREAM, 0);
-	if (c->fd == -1 || connect(c->fd, res->ai_addr, res->ai_addrlen) == -1) {
+	if (c->fd == -1 ||
+	    connect(c->fd, res->ai_addr, res->ai_addrlen) == -1) {
 		werr(w, "connect: %s", strerror(errno));
 		freeaddrinfo(res);
 		return -1;
@@ -264,7 +266,8 @@ session_open(struct conn *c, struct worker *w)
 	if (cmd(c, "EHLO loadgen.test\r\n", 250, w) == -1)
 		return -1;
 	if (o.starttls) {
-		if (cmd(c, "STARTTLS\r\n", 220, w) == -1 || tls_start(c, w) == -1 ||
+		if (cmd(c, "STARTTLS\r\n", 220, w) == -1 ||
+		    tls_start(c, w) == -1 ||
 		    cmd(c, "EHLO loadgen.test\r\n", 250, w) == -1)
 			return -1;
 	}
@@ -466,9 +469,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: loadgen [--host H] [--port P] [--sessions N] [--count M]\n"
-	    "               [--duration S] [--size BYTES] [--user U] [--pass P]\n"
-	    "               [--from ADDR] [--rcpt ADDR] [--starttls | --implicit]\n"
-	    "               [--pid RELAYD_PID] [--at-start SHELL_COMMAND]\n");
+	    "           [--duration S] [--size BYTES] [--user U] [--pass P]\n"
+	    "           [--from ADDR] [--rcpt ADDR] [--starttls | --implicit]\n"
+	    "           [--pid RELAYD_PID] [--at-start SHELL_COMMAND]\n");
 	exit(2);
 }
 
@@ -522,10 +525,11 @@ main(int argc, char **argv)
 		}
 	}
 	if (o.sessions == 0 || o.sessions > MAX_SESSIONS ||
-	    (o.count == 0 && o.duration_set && o.duration <= 0) || o.size > 64 * 1024 * 1024)
+	    (o.count == 0 && o.duration_set && o.duration <= 0) ||
+	    o.size > 64 * 1024 * 1024)
 		usage();
 	if (o.count > 0 && !o.duration_set)
-		o.duration = 0;		/* a count alone: no default time limit */
+		o.duration = 0;	/* a count alone: no time limit */
 	signal(SIGPIPE, SIG_IGN);
 	if (o.starttls || o.implicit) {
 		ssl_ctx = SSL_CTX_new(TLS_client_method());
@@ -575,7 +579,8 @@ main(int argc, char **argv)
 		memcpy(all + nall, ws[i].lat, ws[i].nlat * sizeof(*all));
 		nall += ws[i].nlat;
 		if (ws[i].err[0] != '\0')
-			fprintf(stderr, "loadgen: session %zu: %s\n", i, ws[i].err);
+			fprintf(stderr, "loadgen: session %zu: %s\n", i,
+			    ws[i].err);
 	}
 	qsort(all, nall, sizeof(*all), cmp_double);
 
@@ -587,13 +592,15 @@ main(int argc, char **argv)
 	    okn, atomic_load(&fail_count), atomic_load(&sessions_failed), el);
 	printf("throughput %.0f messages/s\n", el > 0 ? okn / el : 0.0);
 	if (nall > 0)
-		printf("dot-to-250 latency p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+		printf("dot-to-250 latency p50 %.3f ms, p99 %.3f ms, "
+		    "max %.3f ms\n",
 		    all[nall / 2] * 1e3, all[(nall * 99) / 100] * 1e3,
 		    all[nall - 1] * 1e3);
 	if (o.pid > 0 && cpu0 >= 0 && cpu1 >= 0 && okn > 0) {
 		double s = (double)(cpu1 - cpu0) / sysconf(_SC_CLK_TCK);
 
-		printf("relayd CPU %.2f s, %.1f us per message, %.0f%% of one core\n",
+		printf("relayd CPU %.2f s, %.1f us per message, "
+		    "%.0f%% of one core\n",
 		    s, s * 1e6 / okn, el > 0 ? 100.0 * s / el : 0.0);
 	}
 	if (o.pid > 0)

@@ -129,7 +129,7 @@ lg() {
 }
 
 ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), relayd $($relayd -V 2>&1 || true), $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $($relayd -V 2>&1 || true), $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
 echo "== spool on $(df --output=source,fstype "$d" | tail -1), capture mode (every message fsynced, then captured)"
 for k in $KEYS; do
 	case $k in
@@ -141,8 +141,14 @@ for k in $KEYS; do
 	echo "== DKIM key $kname (dkim = b$k:...), relayd pid $pid"
 	echo "-- throughput: $SESSIONS sessions, 2048-byte messages, ${SECS} s"
 	lg --sessions "$SESSIONS" --duration "$SECS"
-	sleep 1
-	echo "captured: $(find "$d/captured" -name '*.eml' 2>/dev/null | wc -l) messages, queue: $(find "$d/spool/queue" -type f 2>/dev/null | wc -l) files"
+	# relayd answers 250 once the message is in queue/; capture follows.
+	# Wait (at most 60 s) for the queue to drain before going on.
+	t0=$(date +%s.%N)
+	for _ in $(seq 600); do
+		[ "$(find "$d/spool/queue" -type f 2>/dev/null | wc -l)" = 0 ] && break
+		sleep 0.1
+	done
+	echo "captured: $(find "$d/captured" -name '*.eml' 2>/dev/null | wc -l) messages, queue: $(find "$d/spool/queue" -type f 2>/dev/null | wc -l) files, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s after the last 250"
 	if f=$(find "$d/captured" -name '*.eml' -print -quit 2>/dev/null) && [ -n "$f" ]; then
 		echo "signature of one captured message: $(grep -m1 -o 'a=[a-z0-9-]*' "$f" || echo none)"
 	fi
