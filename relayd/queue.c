@@ -165,6 +165,9 @@ static void	queue_dispatch(struct queue *);
 #define QUEUE_WRITE_MAX		256	/* state files per group commit */
 #define QUEUE_DSN_MAX		(16u * 1024 * 1024)
 #define QUEUE_PASS_MAX		512
+/* An idle connection waits this long for more work before QUIT, as
+ * Postfix's smtp_connection_cache_time_limit. */
+#define QUEUE_CONN_IDLE_SEC	2
 
 enum rcpt_state { RS_PENDING = 0, RS_DELIVERED, RS_FAILED };
 
@@ -240,6 +243,8 @@ struct conn {
 	size_t			 hi, ai;
 	int			 greeted;
 	int			 idle;	/* counted in d->nidle */
+	int			 quitting;
+	struct event		*idle_ev;	/* QUIT when idle too long */
 	SSL_CTX			*ctx;	/* a reference */
 	char			 host[DNS_NAME_MAX + 1];
 	char			 addr[INET6_ADDRSTRLEN + 8];
@@ -1220,6 +1225,7 @@ dest_literal(const char *host, uint16_t port)
 	return res;
 }
 
+static void	conn_idle(evutil_socket_t, short, void *);
 static void	conn_ready(struct smtp_client *, void *);
 static void	conn_done(struct smtp_client *, const struct smtp_txn_result *,
 		    void *);
@@ -1243,6 +1249,10 @@ conn_open(struct dest *d)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -1;
+	if ((c->idle_ev = evtimer_new(q->r->base, conn_idle, c)) == NULL) {
+		free(c);
+		return -1;
+	}
 	c->d = d;
 	c->hi = d->hi;
 	c->ai = d->ai;
@@ -1299,6 +1309,7 @@ conn_open(struct dest *d)
 		snprintf(d->last_host, sizeof(d->last_host), "%s", c->host);
 		dest_advance(d, c->hi, c->ai);
 		SSL_CTX_free(c->ctx);
+		event_free(c->idle_ev);
 		free(c);
 		return -1;
 	}
@@ -1315,6 +1326,27 @@ conn_open(struct dest *d)
 }
 
 static void
+conn_quit(struct conn *c)
+{
+	if (c->idle) {
+		c->idle = 0;
+		c->d->nidle--;
+	}
+	c->quitting = 1;
+	evtimer_del(c->idle_ev);
+	smtp_client_quit(c->c);
+}
+
+static void
+conn_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->cur == NULL && !c->quitting)
+		conn_quit(c);
+}
+
+static void
 conn_next(struct conn *c)
 {
 	struct dest		*d = c->d;
@@ -1324,16 +1356,25 @@ conn_next(struct conn *c)
 	struct msg		*m;
 
 	for (;;) {
+		if (c->ntx < cf->max_messages_per_connection &&
+		    d->head == NULL && !c->quitting) {
+			/* Idle: kept a moment for more work (dest_run()). */
+			struct timeval tv = { QUEUE_CONN_IDLE_SEC, 0 };
+
+			if (!c->idle) {
+				c->idle = 1;
+				d->nidle++;
+			}
+			evtimer_add(c->idle_ev, &tv);
+			return;
+		}
 		if (c->ntx >= cf->max_messages_per_connection ||
 		    d->head == NULL) {
 			/* Quitting: not available for new tasks. */
-			if (c->idle) {
-				c->idle = 0;
-				d->nidle--;
-			}
-			smtp_client_quit(c->c);
+			conn_quit(c);
 			return;
 		}
+		evtimer_del(c->idle_ev);
 		t = dest_pop(d);
 		if (c->idle) {
 			c->idle = 0;
@@ -1427,6 +1468,7 @@ conn_closed(struct smtp_client *sc, const struct smtp_result *res, void *arg)
 		c->next->prev = c->prev;
 	smtp_client_free(sc);
 	SSL_CTX_free(c->ctx);
+	event_free(c->idle_ev);
 	free(c);
 	dest_run(d);
 	queue_run_dests(q);
@@ -1439,6 +1481,7 @@ dest_run(struct dest *d)
 {
 	struct queue		*q = d->q;
 	const struct config	*cf = q->r->cf;
+	struct conn		*c, *cnext;
 	uint16_t		 port;
 
 	if (d->query != NULL)
@@ -1461,6 +1504,13 @@ dest_run(struct dest *d)
 			return;
 		} else
 			return;
+	}
+	/* Idle connections take waiting tasks first. */
+	for (c = q->conns; c != NULL && d->head != NULL; c = cnext) {
+		cnext = c->next;
+		if (c->d == d && c->greeted && c->idle && c->cur == NULL &&
+		    !c->quitting)
+			conn_next(c);
 	}
 	while (d->ntasks > d->nidle &&
 	    d->nconns < cf->max_connections_per_host &&
@@ -1724,6 +1774,7 @@ queue_delivery_free(struct queue *q)
 		smtp_client_free(c->c);
 		free(c->cur);
 		SSL_CTX_free(c->ctx);
+		event_free(c->idle_ev);
 		free(c);
 	}
 	while ((d = q->dests) != NULL) {
