@@ -176,8 +176,9 @@ echo "== workload: $MESSAGES messages of 2048 bytes, AUTH PLAIN, $SESSIONS sessi
 # $side_pids, timed until the sink has every message and QUEUE_DIRS are
 # empty.  Sets res_rate and res_cpu.
 run_side() {
-	local name=$1 base0 sess0 sig0 cpu0 cpu1 t0 t1 setup n q out i
+	local name=$1 load0 base0 sess0 sig0 cpu0 cpu1 t0 t1 setup n q out i
 	shift
+	load0=$(uptime | sed 's/.*load average: //')
 	base0=$(sink_count)
 	sess0=$(sink_count sess)
 	sig0=$(sigs rsa-sha256)
@@ -217,7 +218,7 @@ run_side() {
 	    'BEGIN {printf "%.1f", n ? (b - a) / n * 1e6 : 0}')
 	echo "$name: $got of $n accepted messages at the sink, queue $q files; end to end $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s (the sessions' connection and AUTH, ${setup:-?} s, not counted)"
 	echo "$name: the sink saw $(($(sigs rsa-sha256) - sig0)) rsa-sha256 DKIM signatures for these $got messages; $(($(sink_count sess) - sess0)) SMTP sessions to it had ended (cached connections still open are not counted)"
-	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all)"
+	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all); load before $load0, after:$(uptime | sed 's/.*load average://')"
 	echo "-- $name, one session (issue 5: median final-dot-to-250 under 1 ms): at most 2000 messages or 10 s"
 	"$loadgen" --port "$sub_port" --sessions 1 --count 2000 --duration 10 \
 	    --size 2048 --user bench --pass bench-pw \
