@@ -230,7 +230,7 @@ run_side() {
 	done
 }
 
-relayd_rate= relayd_cpu= postfix_rate= postfix_cpu=
+relayd_rate='' relayd_cpu='' postfix_rate='' postfix_cpu=''
 expect_sink=1
 
 # --- relayd -------------------------------------------------------------
@@ -303,10 +303,10 @@ CONF
 	    --host-record=sink.bench.test,127.0.0.1 \
 	    --local=/bench.test/ --local=/rcpt-domain.org/ --log-facility="$r/dnsmasq.log" \
 	    --pid-file= --user=root 2>"$r/dnsmasq.err" &
-	pids+=($!)
+	pids+=("$!")
 	"$relayd" -c "$r/relayd.conf" >"$r/relayd.log" 2>&1 &
 	local rpid=$!
-	pids+=($rpid)
+	pids+=("$rpid")
 	wait_port "$sub_port" "$rpid" || { echo "relayd did not start:"; tail -20 "$r/relayd.log"; return 0; }
 	side_pids=("$rpid")
 	if [ "$mode" = mx ]; then
@@ -352,7 +352,7 @@ RequireSafeKeys false
 CONF
 	/usr/sbin/opendkim -f -x "$p/opendkim.conf" >"$p/opendkim.log" 2>&1 &
 	opid=$!
-	pids+=($opid)
+	pids+=("$opid")
 	for _ in $(seq 100); do
 		[ -S "$p/dkim/opendkim.sock" ] && break
 		kill -0 "$opid" 2>/dev/null || break
@@ -436,7 +436,7 @@ MASTER
 	install -d -m 700 -o postfix "$p/data"
 	MAIL_CONFIG="$p/etc" "$PF_SBIN/master" -d -c "$p/etc" >"$p/master.err" 2>&1 &
 	mpid=$!
-	pids+=($mpid)
+	pids+=("$mpid")
 	wait_port "$sub_port" "$mpid" || { echo "postfix did not start:"; tail -20 "$p/maillog" "$p/master.err" 2>/dev/null; return 0; }
 	echo "== postfix $(/usr/sbin/postconf -d -h mail_version 2>/dev/null), master pid $mpid; opendkim $(/usr/sbin/opendkim -V 2>/dev/null | head -1 | awk '{print $NF}'), pid $opid"
 	side_pids=("$mpid" "$opid")
