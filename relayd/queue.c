@@ -123,6 +123,7 @@ struct qjob {
 };
 
 struct msg;
+struct ljob;
 struct dest;
 struct conn;
 struct wjob;
@@ -148,6 +149,7 @@ struct queue {
 	struct wjob	*wjob;		/* the state writer in flight */
 	struct msg	*rm_head;	/* messages to remove from the spool */
 	struct wjob	*rmjob;		/* the remover in flight */
+	struct ljob	*ljobs;		/* reads in flight */
 	struct dns	*dns;
 	SSL_CTX		*ctx_mx;	/* [delivery] tls, ca_file */
 	SSL_CTX		*ctx_smarthost;	/* [smarthost] verify, ca_file */
@@ -204,6 +206,7 @@ struct msg {
 	int			 wq;		/* in the write list */
 	int			 writing;	/* in the writer's batch */
 	int			 removing;
+	struct ljob		*ljob;		/* body being read */
 	int			 warned;	/* the delay report is queued */
 	int			 dsn_delay;	/* the DSN in flight is one */
 	struct spool_commit	*dsn;		/* DSN commit in flight */
@@ -261,6 +264,20 @@ struct wjob {
 	char			 ids[QUEUE_WRITE_MAX][ENVELOPE_ID_MAX + 1];
 	struct buf		 data[QUEUE_WRITE_MAX];
 	int			 ok[QUEUE_WRITE_MAX];
+};
+
+/* A read of queue/ID (and state/ID) on the I/O pool: load_start(). */
+struct ljob {
+	struct worker_job	 job;
+	struct ljob		*prev, *next;	/* q->ljobs */
+	struct queue		*q;		/* NULL: the queue is gone */
+	struct msg		*m;		/* whose body; NULL: gone */
+	int			 body;
+	struct spool		*sp;
+	char			 id[ENVELOPE_ID_MAX + 1];
+	char			*file, *st;
+	size_t			 len, stlen;
+	int			 err, sterr;
 };
 
 static void	msg_schedule(struct msg *);
@@ -709,6 +726,8 @@ msg_free(struct msg *m)
 	q->nmsgs--;
 	if (m->dsn != NULL)
 		spool_commit_detach(m->dsn);
+	if (m->ljob != NULL)
+		m->ljob->m = NULL;
 	if (m->timer)
 		event_free(m->timer);
 	envelope_clear(&m->env);
@@ -717,63 +736,164 @@ msg_free(struct msg *m)
 	free(m);
 }
 
-/* Load queue/ID and state/ID; the message enters the delivery rounds. */
+/*
+ * Reading spool and state files happens on the I/O pool, never on the
+ * loop: a load job reads queue/ID (and for a new message state/ID).
+ */
 static void
-msg_load(struct queue *q, const char *id)
+load_work(struct worker_job *wj)
+{
+	struct ljob	*j = (struct ljob *)wj;
+
+	if (spool_read_file(j->sp, j->id, &j->file, &j->len) == -1) {
+		j->err = errno;
+		j->file = NULL;
+		return;
+	}
+	if (!j->body && spool_state_read(j->sp, j->id, &j->st,
+	    &j->stlen) == -1) {
+		j->sterr = errno;
+		j->st = NULL;
+	}
+}
+
+/* A new message read: parse it and its state; it enters the rounds. */
+static void
+msg_loaded(struct queue *q, struct ljob *j)
 {
 	struct msg	*m, *o;
-	char		*file = NULL, *st = NULL;
-	const char	*body;
-	size_t		 len, blen, slen;
 
 	for (o = q->msgs; o != NULL; o = o->next)
-		if (strcmp(o->id, id) == 0)
+		if (strcmp(o->id, j->id) == 0)
 			return;	/* already here */
-	if (spool_read_file(q->r->spool, id, &file, &len) == -1) {
-		if (errno != ENOENT)
-			log_error(id, "queue_load_failed error=\"%s\"",
-			    strerror(errno));
+	if (j->file == NULL) {
+		if (j->err != ENOENT)
+			log_error(j->id, "queue_load_failed error=\"%s\"",
+			    strerror(j->err));
 		return;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
-		free(file);
-		log_error(id, "queue_load_failed error=\"out of memory\"");
+		log_error(j->id, "queue_load_failed error=\"out of memory\"");
 		return;
 	}
 	m->q = q;
-	snprintf(m->id, sizeof(m->id), "%s", id);
-	if (envelope_parse(file, len, &m->env, &body, &blen) == -1 ||
-	    strcmp(m->env.id, id) != 0 || m->env.nrcpts == 0) {
+	snprintf(m->id, sizeof(m->id), "%s", j->id);
+	if (envelope_parse(j->file, j->len, &m->env, &m->body,
+	    &m->bodylen) == -1 || strcmp(m->env.id, j->id) != 0 ||
+	    m->env.nrcpts == 0) {
 		envelope_clear(&m->env);
-		free(file);
 		free(m);
-		spool_quarantine(q->r->spool, id, "unparsable");
+		spool_quarantine(q->r->spool, j->id, "unparsable");
 		return;
 	}
-	free(file);
 	if ((m->r = calloc(m->env.nrcpts, sizeof(*m->r))) == NULL ||
 	    (m->timer = evtimer_new(q->r->base, msg_timer, m)) == NULL) {
 		envelope_clear(&m->env);
 		free(m->r);
 		free(m);
-		log_error(id, "queue_load_failed error=\"out of memory\"");
+		log_error(j->id, "queue_load_failed error=\"out of memory\"");
 		return;
 	}
-	if (spool_state_read(q->r->spool, id, &st, &slen) == 0) {
-		if (state_parse(st, slen, m->r, m->env.nrcpts,
+	/* The first round uses the bytes just read. */
+	m->file = j->file;
+	j->file = NULL;
+	if (j->st != NULL) {
+		if (state_parse(j->st, j->stlen, m->r, m->env.nrcpts,
 		    &m->warned) == -1)
-			log_warn(id, "state_unparsable action=\"every "
+			log_warn(m->id, "state_unparsable action=\"every "
 			    "recipient pending\"");
-		free(st);
-	} else if (errno != ENOENT)
-		log_warn(id, "state_unreadable error=\"%s\"",
-		    strerror(errno));
+	} else if (j->sterr != ENOENT)
+		log_warn(m->id, "state_unreadable error=\"%s\"",
+		    strerror(j->sterr));
 	m->next = q->msgs;
 	if (q->msgs)
 		q->msgs->prev = m;
 	q->msgs = m;
 	q->nmsgs++;
 	msg_schedule(m);
+}
+
+/* The body of a known message read again for a round or a DSN. */
+static void
+msg_body_loaded(struct msg *m, struct ljob *j)
+{
+	struct envelope	 tmp;
+
+	m->ljob = NULL;
+	memset(&tmp, 0, sizeof(tmp));
+	if (j->file == NULL || envelope_parse(j->file, j->len, &tmp,
+	    &m->body, &m->bodylen) == -1) {
+		envelope_clear(&tmp);
+		log_error(m->id, "queue_read_failed error=\"%s\" "
+		    "retry_in=%llus", j->file ? "unparsable" :
+		    strerror(j->err),
+		    (unsigned long long)m->q->r->cf->retry_min);
+		m->body = NULL;
+		m->bodylen = 0;
+		msg_arm(m, (time_t)m->q->r->cf->retry_min);
+		return;
+	}
+	envelope_clear(&tmp);
+	m->file = j->file;
+	j->file = NULL;
+	msg_schedule(m);
+}
+
+static void
+load_done(struct worker_job *wj)
+{
+	struct ljob	*j = (struct ljob *)wj;
+	struct queue	*q = j->q;
+
+	if (q != NULL) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			q->ljobs = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+		if (!j->body)
+			msg_loaded(q, j);
+		else if (j->m != NULL)
+			msg_body_loaded(j->m, j);
+	}
+	free(j->file);
+	free(j->st);
+	free(j);
+}
+
+/* Start reading: a new message (m NULL) or m's body.  0 or -1. */
+static int
+load_start(struct queue *q, const char *id, struct msg *m)
+{
+	struct ljob	*j;
+
+	if (queue_stopped(q) || (j = calloc(1, sizeof(*j))) == NULL)
+		return -1;
+	j->job.work = load_work;
+	j->job.done = load_done;
+	j->q = q;
+	j->m = m;
+	j->body = m != NULL;
+	j->sp = q->r->spool;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->next = q->ljobs;
+	if (q->ljobs)
+		q->ljobs->prev = j;
+	q->ljobs = j;
+	if (m != NULL)
+		m->ljob = j;
+	worker_submit(q->r->io, &j->job);
+	return 0;
+}
+
+/* A committed message enters the delivery rounds once read. */
+static void
+msg_load(struct queue *q, const char *id)
+{
+	if (load_start(q, id, NULL) == -1)
+		log_error(id, "queue_load_failed error=\"not now\" "
+		    "action=\"read at the next start\"");
 }
 
 /* --- delivery status notifications (RFC 3464) --------------------------- */
@@ -942,12 +1062,10 @@ msg_dsn(struct msg *m, int delay)
 {
 	struct queue	*q = m->q;
 	struct envelope	 denv;
-	struct envelope	 tmp;
 	struct buf	 body;
 	char		 dsn_id[SPOOL_ID_LEN + 1];
-	char		*file = NULL;
 	const char	*mb = NULL, *p;
-	size_t		 i, len, blen = 0, hlen;
+	size_t		 i, blen = 0, hlen;
 
 	if (m->env.mail_from[0] == '\0') {
 		/* RFC 5321 section 4.5.5: never to the null sender. */
@@ -963,12 +1081,9 @@ msg_dsn(struct msg *m, int delay)
 		state_enqueue(m);
 		return;
 	}
-	memset(&tmp, 0, sizeof(tmp));
-	if (spool_read_file(q->r->spool, m->id, &file, &len) == 0 &&
-	    envelope_parse(file, len, &tmp, &mb, &blen) == 0)
-		envelope_clear(&tmp);
-	else
-		mb = NULL, blen = 0;
+	/* msg_schedule() had the bytes read. */
+	mb = m->body;
+	blen = m->body ? m->bodylen : 0;
 	/* The header block, its blank line excluded. */
 	hlen = blen;
 	for (p = mb; p != NULL && p + 4 <= mb + blen; p++)
@@ -1006,7 +1121,6 @@ msg_dsn(struct msg *m, int delay)
 	}
 	buf_clear(&body);
 	envelope_clear(&denv);
-	free(file);
 }
 
 /* --- removal of finished messages ------------------------------------- */
@@ -1566,16 +1680,17 @@ msg_schedule(struct msg *m)
 {
 	struct queue		*q = m->q;
 	const struct config	*cf = q->r->cf;
-	struct envelope		 tmp;
 	struct rcpt		*rc;
 	struct task		*t;
 	struct dest		*d;
 	time_t			 now = time(NULL), wait = 0;
-	size_t			 i, len;
+	size_t			 i;
 	int			 npend = 0, nfail = 0, changed = 0, started = 0;
+	int			 ndue = 0, warn;
 
 	if (m->removing || m->inflight > 0 || m->wq || m->writing ||
-	    m->dirty || m->dsn != NULL || queue_stopped(q))
+	    m->dirty || m->dsn != NULL || m->ljob != NULL ||
+	    queue_stopped(q))
 		return;
 	for (i = 0; i < m->env.nrcpts; i++) {
 		rc = &m->r[i];
@@ -1593,21 +1708,33 @@ msg_schedule(struct msg *m)
 			    txt[0] ? txt : "delivery time expired", rem);
 			changed = 1;
 		}
-		if (rc->st == RS_PENDING)
+		if (rc->st == RS_PENDING) {
 			npend++;
-		else if (rc->st == RS_FAILED && !rc->reported)
+			if (!rc->busy && rc->next <= (int64_t)now)
+				ndue++;
+		} else if (rc->st == RS_FAILED && !rc->reported)
 			nfail++;
 	}
 	if (changed) {
 		state_enqueue(m);
 		return;
 	}
+	warn = npend > 0 && !m->warned && cf->delay_warning > 0 &&
+	    (uint64_t)(now - (time_t)m->env.time) >= cf->delay_warning;
+	if (!(cf->hold || cf->delivery_mode == DELIVERY_MODE_CAPTURE ||
+	    q->r->draining) || nfail > 0 || warn) {
+		/* A round or a report needs the message's bytes. */
+		if (m->file == NULL && (ndue > 0 || nfail > 0 || warn)) {
+			if (load_start(q, m->id, m) == -1)
+				msg_arm(m, (time_t)cf->retry_min);
+			return;
+		}
+	}
 	if (nfail > 0) {
 		msg_dsn(m, 0);
 		return;
 	}
-	if (npend > 0 && !m->warned && cf->delay_warning > 0 &&
-	    (uint64_t)(now - (time_t)m->env.time) >= cf->delay_warning) {
+	if (warn) {
 		msg_dsn(m, 1);
 		return;
 	}
@@ -1616,8 +1743,13 @@ msg_schedule(struct msg *m)
 		return;
 	}
 	if (cf->hold || cf->delivery_mode == DELIVERY_MODE_CAPTURE ||
-	    q->r->draining)
-		return;	/* queue_reload() comes back */
+	    q->r->draining) {
+		/* queue_reload() comes back; the bytes wait on disk. */
+		free(m->file);
+		m->file = NULL;
+		m->body = NULL;
+		return;
+	}
 	for (i = 0; i < m->env.nrcpts; i++) {
 		rc = &m->r[i];
 		if (rc->st != RS_PENDING || rc->busy)
@@ -1626,20 +1758,6 @@ msg_schedule(struct msg *m)
 			if (wait == 0 || rc->next - (int64_t)now < wait)
 				wait = (time_t)(rc->next - (int64_t)now);
 			continue;
-		}
-		if (m->file == NULL) {
-			memset(&tmp, 0, sizeof(tmp));
-			if (spool_read_file(q->r->spool, m->id, &m->file,
-			    &len) == -1 || envelope_parse(m->file, len, &tmp,
-			    &m->body, &m->bodylen) == -1) {
-				log_error(m->id, "queue_read_failed "
-				    "error=\"%s\"", strerror(errno));
-				free(m->file);
-				m->file = NULL;
-				wait = (time_t)cf->retry_min;
-				break;
-			}
-			envelope_clear(&tmp);
 		}
 		if ((t = calloc(1, sizeof(*t))) == NULL) {
 			wait = (time_t)cf->retry_min;
@@ -1670,6 +1788,7 @@ msg_schedule(struct msg *m)
 	else if (m->inflight == 0 && !m->dirty) {
 		free(m->file);
 		m->file = NULL;
+		m->body = NULL;
 	}
 	/* Come back for the delay report too. */
 	if (!m->warned && cf->delay_warning > 0) {
@@ -1767,6 +1886,7 @@ queue_delivery_free(struct queue *q)
 	struct task	*t;
 	struct msg	*m;
 	struct conn	*c;
+	struct ljob	*lj;
 
 	/* Unfinished transactions are sent again after the restart. */
 	while ((c = q->conns) != NULL) {
@@ -1784,6 +1904,10 @@ queue_delivery_free(struct queue *q)
 	}
 	while ((m = q->msgs) != NULL)
 		msg_free(m);
+	for (lj = q->ljobs; lj != NULL; lj = lj->next) {
+		lj->q = NULL;
+		lj->m = NULL;
+	}
 	if (q->wjob)
 		q->wjob->q = NULL;
 	if (q->rmjob)
