@@ -39,13 +39,17 @@
  *    (RFC 3464), committed to the spool like any message and delivered by
  *    the same machinery; never to the null sender.
  *
- * Limits: a connection failure before the greeting moves the destination
- * to the next address or MX host; a 4xx to a transaction defers the
- * recipient to a later round (it does not try the next MX at once).  The
- * spool file is read on the loop thread when a round starts (page cache;
- * see the report).  [dns] servers are read at start only.  Smarthost
- * names are resolved through the MX lookup's implicit-MX path (a name with
- * MX records of its own would go to those).
+ * Files are read (load_start()) and written (state_flush(), rm_flush())
+ * on the I/O pool; the loop never waits for the disk.  Idle connections
+ * stay open QUEUE_CONN_IDLE_SEC for more work.
+ *
+ * Limits: a connection failure, or a 4xx before the transaction (banner,
+ * EHLO, STARTTLS), moves the destination to the next address or MX host;
+ * a 4xx to the transaction itself defers the recipient to a later round
+ * (as Postfix does; it does not try the next MX at once).  One transaction
+ * per recipient (each has its own VERP sender).  [dns] servers are read at
+ * start only.  Smarthost names are resolved through the MX lookup's
+ * implicit-MX path (a name with MX records of its own would go to those).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
