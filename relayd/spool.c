@@ -664,7 +664,7 @@ spool_writev_all(int fd, struct iovec *iov, int iovcnt)
 
 /* Write tmp/ID; with per-file flushing, also fdatasync it. */
 static int
-spool_write_one(struct spool *sp, struct spool_commit *c)
+spool_write_one(struct spool *sp, struct spool_commit *c, int per_file)
 {
 	struct iovec	 iov[4];
 	struct buf	 tail;
@@ -695,7 +695,7 @@ spool_write_one(struct spool *sp, struct spool_commit *c)
 	iov[3].iov_len = tail.len;
 	if (spool_writev_all(fd, iov, 4) == -1)
 		goto out;
-	if (sp->flush == SPOOL_FLUSH_FDATASYNC && fdatasync(fd) == -1)
+	if (per_file && fdatasync(fd) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -730,7 +730,7 @@ spool_batch_work(struct worker_job *j)
 	struct spool		*sp = b->sp;
 	struct spool_commit	*c, **pp;
 	struct spool_batch	*nb;
-	int			 n, ok = 0, e;
+	int			 n, ok = 0, e, per_file;
 
 	/* Take up to SPOOL_BATCH_MAX waiting commits. */
 	pthread_mutex_lock(&sp->mtx);
@@ -743,8 +743,13 @@ spool_batch_work(struct worker_job *j)
 		sp->tail = NULL;
 	pthread_mutex_unlock(&sp->mtx);
 
+	/*
+	 * A lone message is flushed with fdatasync, which costs less than a
+	 * syncfs of the whole file system; a group shares one syncfs.
+	 */
+	per_file = sp->flush == SPOOL_FLUSH_FDATASYNC || n <= 1;
 	for (c = b->list; c != NULL; c = c->next) {
-		if (spool_write_one(sp, c) == -1)
+		if (spool_write_one(sp, c, per_file) == -1)
 			spool_fail(sp, c, "write", errno);
 		else {
 			c->status = 0;
@@ -755,8 +760,7 @@ spool_batch_work(struct worker_job *j)
 		buf_clear(&c->prefix);
 		buf_clear(&c->head);
 	}
-	if (ok > 0 && sp->flush == SPOOL_FLUSH_SYNCFS &&
-	    syncfs(sp->tmpfd) == -1) {
+	if (ok > 0 && !per_file && syncfs(sp->tmpfd) == -1) {
 		e = errno;
 		for (c = b->list; c != NULL; c = c->next)
 			if (c->status == 0)
