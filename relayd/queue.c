@@ -1443,6 +1443,23 @@ conn_open(struct dest *d)
 	return 0;
 }
 
+/* Every connection slot is taken and another destination waits for one:
+ * an idle connection to d should make room rather than linger. */
+static int
+queue_others_wait(const struct dest *d)
+{
+	const struct queue	*q = d->q;
+	const struct dest	*o;
+
+	if (q->nconns < q->r->cf->max_connections)
+		return 0;
+	for (o = q->dests; o != NULL; o = o->next)
+		if (o != d && o->mx != NULL && o->ntasks > o->nidle &&
+		    o->nconns < q->r->cf->max_connections_per_host)
+			return 1;
+	return 0;
+}
+
 static void
 conn_quit(struct conn *c)
 {
@@ -1475,7 +1492,8 @@ conn_next(struct conn *c)
 
 	for (;;) {
 		if (c->ntx < cf->max_messages_per_connection &&
-		    d->head == NULL && !c->quitting) {
+		    d->head == NULL && !c->quitting &&
+		    !queue_others_wait(d)) {
 			/* Idle: kept a moment for more work (dest_run()). */
 			struct timeval tv = { QUEUE_CONN_IDLE_SEC, 0 };
 
@@ -1629,6 +1647,16 @@ dest_run(struct dest *d)
 		if (c->d == d && c->greeted && c->idle && c->cur == NULL &&
 		    !c->quitting)
 			conn_next(c);
+	}
+	/* Every slot taken: an idle connection elsewhere makes room. */
+	if (d->ntasks > d->nidle && d->nconns < cf->max_connections_per_host &&
+	    q->nconns >= cf->max_connections) {
+		for (c = q->conns; c != NULL; c = c->next)
+			if (c->d != d && c->greeted && c->idle &&
+			    c->cur == NULL && !c->quitting) {
+				conn_quit(c);
+				break;
+			}
 	}
 	while (d->ntasks > d->nidle &&
 	    d->nconns < cf->max_connections_per_host &&

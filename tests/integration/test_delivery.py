@@ -391,6 +391,32 @@ class PythonMx(unittest.TestCase):
                                         r"addr=127\.0\.0\.2:25", log)), 2,
                          log)
 
+    def test_global_connection_limit(self):
+        # max_connections = 1, two destinations: one connection at a time,
+        # the idle one closed at once for the other domain.
+        r1 = self.receiver()
+        r2 = self.receiver(host=world.IMPLICIT_MX_IP)
+        h = self.relayd({"delivery": {"max_connections": "1"}})
+        t0 = time.time()
+        qid, msg = submit(h, "limit", rcpts=(RCPT, "x@no-mx.org"))
+        self.assertEqual(len(r1.wait(1, timeout=10)), 1, h.tail(30))
+        self.assertEqual(len(r2.wait(1, timeout=10)), 1, h.tail(30))
+        # Sooner than the 2 s an idle connection would otherwise wait.
+        self.assertLess(time.time() - t0, 1.5)
+        self.assertEqual(r2.got[0]["rcpt"], ["x@no-mx.org"])
+        self.assertEqual(harness.verp_decode(
+            self.key(h), r2.got[0]["mail_from"].split("@")[0]), (qid, 1))
+        events = re.findall(r"smtp_client (connected|closed) addr=(\S+)",
+                            h.logtext())
+        open_now = 0
+        for what, addr in events:
+            open_now += 1 if what == "connected" else -1
+            self.assertLessEqual(open_now, 1, events)
+        self.assertEqual([a for w, a in events if w == "connected"],
+                         ["127.0.0.2:25", "127.0.0.5:25"] if
+                         events[0][1] == "127.0.0.2:25" else
+                         ["127.0.0.5:25", "127.0.0.2:25"])
+
     def test_delay_warning_then_expiry(self):
         # Always 451: one "delayed" report after delay_warning, then the
         # message expires after max_age (its minimum, 1m) and fails with
