@@ -516,6 +516,30 @@ class PythonMx(unittest.TestCase):
                          r"\d+ 0 0 4\.7\.4 mx1\.rcpt-domain\.org .*STARTTLS"
                          r".*\nend 1\n\Z")
 
+    def test_tls_verify(self):
+        # tls = verify: the MX certificate must chain to ca_file and name
+        # the MX host.  With the world's CA: delivered over TLS.
+        r = self.receiver(tls=self.w.mx_cert)
+        h = self.relayd({"delivery": {"tls": "verify",
+                                      "ca_file": self.w.ca_cert}})
+        qid, msg = submit(h, "verified")
+        got = r.wait(1, timeout=15)
+        self.assertEqual(len(got), 1, h.tail(30))
+        self.assertTrue(got[0]["tls"])
+        self.assertEqual(harness.as_submitted(got[0]["data"]), msg)
+
+    def test_tls_verify_unknown_ca(self):
+        # Without the world's CA the certificate does not verify: deferred
+        # before MAIL, the message stays queued.
+        r = self.receiver(tls=self.w.mx_cert)
+        h = self.relayd({"delivery": {"tls": "verify"}})
+        qid, msg = submit(h, "unverified")
+        self.assertTrue(wait_for(lambda: re.search(
+            rf"{qid} deferred rcpt=<{RCPT}> relay=mx1\.rcpt-domain\.org "
+            r"attempts=1 .*certificate", h.logtext()), 15), h.tail(30))
+        self.assertEqual(r.commands, [])
+        self.assertEqual(h.spool_files(), [qid])
+
     def test_tls_required_smarthost_without_starttls(self):
         # The smarthost offers AUTH but no STARTTLS: nothing is sent.
         raw = RawServer(world.UPSTREAM_IP, 587)
