@@ -533,8 +533,10 @@ state_flush(struct queue *q)
 		m->wq = 0;
 		buf_init(&j->data[j->n], STATE_FILE_MAX);
 		if (state_serialize(m, &j->data[j->n]) == -1) {
+			/* Still dirty: the timer comes back to write it. */
 			buf_clear(&j->data[j->n]);
 			log_error(m->id, "state_serialize_failed");
+			msg_arm(m, (time_t)q->r->cf->retry_min);
 			continue;
 		}
 		memcpy(j->ids[j->n], m->id, sizeof(m->id));

@@ -560,6 +560,52 @@ class PythonMx(unittest.TestCase):
                              for ln in raw.lines))
         self.assertEqual(h.spool_files(), [qid])
 
+    def test_restart_resumes_from_state(self):
+        # Held, stopped, state edited as a crash could leave it: recipient
+        # 0 delivered, 1 pending; a second message's state is garbage; an
+        # orphan state file and an unfinished write.  After the restart
+        # only what is not delivered goes out.
+        r = self.receiver()
+        h = self.relayd({"queue": {"hold": "yes"}})
+        q1, _ = submit(h, "resume-1", rcpts=("a@rcpt-domain.org",
+                                             "b@rcpt-domain.org"))
+        q2, _ = submit(h, "resume-2", rcpts=("c@rcpt-domain.org",))
+        h.stop()
+        self.assertEqual(h.spool_files(), sorted([q1, q2]))
+        sd = f"{h.spool}/state"
+        with open(f"{sd}/{q1}", "w") as f:
+            f.write("RELAYD-STATE 1\n"
+                    "rcpt 0 delivered 1 0 0 0 - - \n"
+                    "rcpt 1 pending 1 0 0 451 4.3.0 mx1.rcpt-domain.org "
+                    "451 4.3.0 later\n"
+                    "end 2\n")
+        with open(f"{sd}/{q2}", "w") as f:
+            f.write("RELAYD-STATE 1\nrcpt 0 deliv")
+        with open(f"{sd}/00000000000000aa", "w") as f:
+            f.write("RELAYD-STATE 1\nend 0\n")
+        with open(f"{sd}/{q1}.tmp", "w") as f:
+            f.write("RELAYD-STATE 1\n")
+        with open(h.conf) as f:
+            conf = f.read()
+        with open(h.conf, "w") as f:
+            f.write(conf.replace("hold = yes", "hold = no"))
+        h.start()
+        self.assertEqual(len(r.wait(2, timeout=15)), 2, h.tail(30))
+        time.sleep(1)
+        self.assertEqual(sorted(t["rcpt"][0] for t in r.got),
+                         ["b@rcpt-domain.org", "c@rcpt-domain.org"])
+        key = self.key(h)
+        self.assertEqual(sorted(harness.verp_decode(
+            key, t["mail_from"].split("@")[0]) for t in r.got),
+            sorted([(q1, 1), (q2, 0)]))
+        log = h.logtext()
+        self.assertRegex(log, rf"{q2} state_unparsable")
+        self.assertRegex(log, r"state_orphan_deleted file=.?00000000000000aa")
+        self.assertRegex(log, rf"{q1} delivered rcpt=<b@rcpt-domain\.org> "
+                         r"relay=mx1\.rcpt-domain\.org attempts=2")
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+        self.assertEqual(os.listdir(sd), [])
+
     def crash_during_deliveries(self, stop):
         def slow(t):
             time.sleep(0.25)
