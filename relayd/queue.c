@@ -43,11 +43,14 @@
  * on the I/O pool; the loop never waits for the disk.  Idle connections
  * stay open QUEUE_CONN_IDLE_SEC for more work.
  *
- * Limits: a connection failure, or a 4xx before the transaction (banner,
- * EHLO, STARTTLS), moves the destination to the next address or MX host;
- * a 4xx to the transaction itself defers the recipient to a later round
- * (as Postfix does; it does not try the next MX at once).  One transaction
- * per recipient (each has its own VERP sender).  [dns] servers are read at
+ * Next MX: a connection failure, or a 4xx before the transaction (banner,
+ * EHLO, STARTTLS), moves the destination's cursor to the next address or
+ * MX host; a 4xx or a lost connection during the transaction sends that
+ * recipient to a fallback destination holding the MX hosts after the one
+ * that answered (dest_fallback()), except a timeout after the final dot,
+ * which waits for a later round.
+ *
+ * Limits: one transaction per recipient (each has its own VERP sender).  [dns] servers are read at
  * start only.  Smarthost names are resolved through the MX lookup's
  * implicit-MX path (a name with MX records of its own would go to those).
  */
@@ -222,6 +225,10 @@ struct task {
 	struct msg	*m;
 	size_t		 ri;
 	char		 sender[QUEUE_SENDER_MAX];
+	/* A server's temporary error that sent it on to the next MX. */
+	int		 has_err;
+	struct smtp_result err;
+	char		 err_host[DNS_NAME_MAX + 1];
 };
 
 struct dest {
@@ -229,6 +236,8 @@ struct dest {
 	struct queue		*q;
 	char			 name[DNS_NAME_MAX + 1];
 	int			 smarthost;
+	size_t			 first;	/* > 0: the MX hosts from this one
+					 * on, for tasks a 4xx sent on */
 	struct dns_query	*query;
 	struct dns_mx_result	*mx;	/* NULL until resolved */
 	size_t			 hi, ai;	/* the address in use */
@@ -1224,7 +1233,8 @@ dest_get(struct queue *q, const char *name, int smarthost)
 	struct dest	*d;
 
 	for (d = q->dests; d != NULL; d = d->next)
-		if (d->smarthost == smarthost && strcmp(d->name, name) == 0)
+		if (d->smarthost == smarthost && d->first == 0 &&
+		    strcmp(d->name, name) == 0)
 			return d;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
@@ -1236,6 +1246,67 @@ dest_get(struct queue *q, const char *name, int smarthost)
 		q->dests->prev = d;
 	q->dests = d;
 	return d;
+}
+
+static struct dns_mx_result *
+mx_copy(const struct dns_mx_result *src)
+{
+	struct dns_mx_result	*r;
+	size_t			 i, n;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	memcpy(r, src, sizeof(*r));
+	r->nhosts = 0;
+	if ((r->hosts = calloc(src->nhosts, sizeof(*r->hosts))) == NULL) {
+		free(r);
+		return NULL;
+	}
+	for (i = 0; i < src->nhosts; i++) {
+		r->hosts[i] = src->hosts[i];
+		n = src->hosts[i].naddrs;
+		if ((r->hosts[i].addrs = calloc(n ? n : 1,
+		    sizeof(*r->hosts[i].addrs))) == NULL) {
+			dns_mx_result_free(r);
+			return NULL;
+		}
+		memcpy(r->hosts[i].addrs, src->hosts[i].addrs,
+		    n * sizeof(*r->hosts[i].addrs));
+		r->nhosts++;
+	}
+	return r;
+}
+
+/*
+ * The destination for tasks that got a temporary error at MX host
+ * first - 1: the same hosts from first on (RFC 5321 section 5.1: try the
+ * next MX).  NULL when out of memory (the caller defers instead).
+ */
+static struct dest *
+dest_fallback(struct dest *d, size_t first)
+{
+	struct queue	*q = d->q;
+	struct dest	*f;
+
+	for (f = q->dests; f != NULL; f = f->next)
+		if (!f->smarthost && f->first == first &&
+		    strcmp(f->name, d->name) == 0)
+			return f;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	if ((f->mx = mx_copy(d->mx)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->q = q;
+	f->first = first;
+	f->hi = first;
+	snprintf(f->name, sizeof(f->name), "%s", d->name);
+	f->next = q->dests;
+	if (q->dests)
+		q->dests->prev = f;
+	q->dests = f;
+	return f;
 }
 
 static void
@@ -1553,14 +1624,34 @@ conn_done(struct smtp_client *sc, const struct smtp_txn_result *res,
     void *arg)
 {
 	struct conn		*c = arg;
+	struct dest		*d = c->d, *f;
 	struct task		*t = c->cur;
 	const struct smtp_result *rr;
 
 	c->cur = NULL;
 	if (t != NULL) {
 		rr = res->nrcpts > 0 ? &res->rcpts[0] : &res->txn;
-		task_finish(t, rr->status, rr->code, rr->enhanced, rr->text,
-		    c->host);
+		/*
+		 * A temporary failure goes on to the next MX host at once,
+		 * except a timeout after the final dot (the message may
+		 * have arrived; only a later retry).
+		 */
+		if (rr->status == SMTP_STATUS_TEMPFAIL && !d->smarthost &&
+		    c->hi + 1 < d->mx->nhosts &&
+		    !(rr->code == 0 && rr->state == SMTP_CLIENT_DOT) &&
+		    (f = dest_fallback(d, c->hi + 1)) != NULL) {
+			t->has_err = 1;
+			t->err = *rr;
+			snprintf(t->err_host, sizeof(t->err_host), "%s",
+			    c->host);
+			log_info(t->m->id, "next_mx rcpt=<%s> relay=%s "
+			    "reply=\"%s\"", t->m->env.rcpts[t->ri], c->host,
+			    rr->text);
+			dest_push(f, t);
+			dest_run(f);
+		} else
+			task_finish(t, rr->status, rr->code, rr->enhanced,
+			    rr->text, c->host);
 	}
 	if (!res->conn_lost)
 		conn_next(c);
@@ -1620,6 +1711,7 @@ dest_run(struct dest *d)
 	struct queue		*q = d->q;
 	const struct config	*cf = q->r->cf;
 	struct conn		*c, *cnext;
+	struct task		*t;
 	uint16_t		 port;
 
 	if (d->query != NULL)
@@ -1665,11 +1757,25 @@ dest_run(struct dest *d)
 	    q->nconns < cf->max_connections && d->hi < d->mx->nhosts)
 		(void)conn_open(d);
 	if (d->ntasks > 0 && d->nconns == 0 && d->hi >= d->mx->nhosts) {
-		/* Every address failed: later, with the last error. */
-		dest_fail_all(d, SMTP_STATUS_TEMPFAIL, d->last.code,
-		    d->last.enhanced[0] ? d->last.enhanced : "4.4.1",
-		    d->last.text[0] ? d->last.text : "no address could be "
-		    "reached", d->last_host[0] ? d->last_host : NULL);
+		/*
+		 * Every address failed: later, with the last error, or the
+		 * reply that sent a task here when these hosts only refused
+		 * connections.
+		 */
+		while ((t = dest_pop(d)) != NULL) {
+			if (t->has_err &&
+			    d->last_state == SMTP_CLIENT_CONNECTING)
+				task_finish(t, SMTP_STATUS_TEMPFAIL,
+				    t->err.code, t->err.enhanced, t->err.text,
+				    t->err_host);
+			else
+				task_finish(t, SMTP_STATUS_TEMPFAIL,
+				    d->last.code, d->last.enhanced[0] ?
+				    d->last.enhanced : "4.4.1",
+				    d->last.text[0] ? d->last.text :
+				    "no address could be reached",
+				    d->last_host[0] ? d->last_host : NULL);
+		}
 	}
 	if (d->ntasks == 0 && d->nconns == 0)
 		dest_free(d);

@@ -331,6 +331,24 @@ class PythonMx(unittest.TestCase):
                          r"relay=mx1\.rcpt-domain\.org attempts=2")
         self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
 
+    def test_4xx_next_mx(self):
+        # mx1 answers 451 after the data: mx2 gets the message at once.
+        r1 = self.receiver(reply=lambda t: "451 4.3.2 not now")
+        r2 = self.receiver(host=world.MX_HOSTS[1][1])
+        h = self.relayd()
+        qid, msg = submit(h, "next-mx")
+        self.assertEqual(len(r2.wait(1, timeout=10)), 1, h.tail(30))
+        self.assertEqual(len(r1.got), 1)
+        self.assertEqual(r2.got[0]["data"], r1.got[0]["data"])
+        self.assertEqual(harness.as_submitted(r2.got[0]["data"]), msg)
+        log = h.logtext()
+        self.assertRegex(log, rf"{qid} next_mx rcpt=<{RCPT}> "
+                         r"relay=mx1\.rcpt-domain\.org "
+                         r"reply=\"451 4\.3\.2 not now\"")
+        self.assertRegex(log, rf"{qid} delivered rcpt=<{RCPT}> "
+                         r"relay=mx2\.rcpt-domain\.org attempts=1")
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+
     def test_5xx_dsn_to_sender(self):
         r = self.receiver(rcpt_reply=lambda a: "550 5.1.1 <%s>: no such "
                           "user \x01here" % a if a.startswith("nobody@")
