@@ -878,6 +878,10 @@ smtp_data_end(struct smtp_session *s)
 		spool_id_new(s->r->spool, s->env.id);
 	memcpy(id, s->env.id, sizeof(id));
 	s->env.time = time(NULL);
+	/* 8-bit content is 8-bit whether or not the client said BODY=8BITMIME:
+	 * delivery must not send it to a server without 8BITMIME. */
+	if (s->data.eightbit)
+		s->env.flags |= ENVELOPE_FLAG_8BIT;
 	free(s->env.user);
 	free(s->env.client);
 	free(s->env.helo);

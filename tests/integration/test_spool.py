@@ -54,13 +54,14 @@ def parse_envelope(data):
             out[tag] = val
 
 
-def send(h, msg, rcpts=("rcpt@rcpt-domain.org",), frm=ALICE, s=None):
+def send(h, msg, rcpts=("rcpt@rcpt-domain.org",), frm=ALICE, s=None,
+         mail_options=()):
     """One transaction; returns (code, text of the DATA reply)."""
     own = s is None
     if own:
         s = h.client("plain")
     try:
-        code, text = s.mail(frm)
+        code, text = s.mail(frm, list(mail_options))
         assert code == 250, (code, text)
         for r in rcpts:
             code, text = s.rcpt(r)
@@ -168,6 +169,35 @@ class CaptureTest(unittest.TestCase):
         got = h.captured(wait=15, want=len(sent))
         self.assertEqual({j["id"]: as_submitted(e) for j, e in got}, sent)
         self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+
+
+class EightBitFlagTest(unittest.TestCase):
+    """8-bit content is recorded as 8-bit (envelope flags 1) even when the
+    client did not say BODY=8BITMIME, so delivery never sends it to a
+    server without 8BITMIME; 7-bit content is not."""
+
+    def setUp(self):
+        self.h = Relayd(sections={"queue": {"hold": "yes"}})
+        self.h.start()
+
+    def tearDown(self):
+        self.h.cleanup()
+
+    def test_flags(self):
+        h = self.h
+        s = h.client("plain")
+        want = {}
+        for body, flags in ((b"plain ascii\r\n", b"0"),
+                            ("caf\u00e9 cr\u00e8me\r\n".encode(), b"1")):
+            code, text = send(h, message(subject="8bit", body=body), s=s)
+            want[queued_id(self, code, text)] = flags
+        code, text = send(h, message(subject="declared"), s=s,
+                          mail_options=["BODY=8BITMIME"])
+        want[queued_id(self, code, text)] = b"1"
+        s.quit()
+        for qid, flags in want.items():
+            env = parse_envelope(open(f"{h.spool}/queue/{qid}", "rb").read())
+            self.assertEqual(env["flags"], flags, qid)
 
 
 class RecoveryTest(unittest.TestCase):
