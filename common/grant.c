@@ -168,10 +168,14 @@ display_name_foreign_address(char *const *grants, size_t n,
 		while (start > 0 && i - start < 64 &&
 		    (is_atext(p[start - 1]) || p[start - 1] >= 0x80))
 			start--;
-		/* A quoted local part ("ceo"@evil.example) reads as one. */
+		/*
+		 * A quoted local part ("ceo"@evil.example) reads as one; a
+		 * quoted string holds no control bytes (RFC 5322 3.2.4).
+		 */
 		if (start == i && i >= 2 && p[i - 1] == '"') {
 			for (start = i - 1; start > 0 && i - start < 66 &&
-			    p[start - 1] != '"'; start--)
+			    p[start - 1] != '"' && p[start - 1] >= 0x20 &&
+			    p[start - 1] != 0x7f; start--)
 				;
 			if (start == 0 || p[start - 1] != '"')
 				continue;
