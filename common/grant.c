@@ -170,12 +170,14 @@ display_name_foreign_address(char *const *grants, size_t n,
 			start--;
 		/*
 		 * A quoted local part ("ceo"@evil.example) reads as one; a
-		 * quoted string holds no control bytes (RFC 5322 3.2.4).
+		 * quoted string holds no control bytes but HTAB (RFC 5322
+		 * 3.2.4, FWS).
 		 */
 		if (start == i && i >= 2 && p[i - 1] == '"') {
 			for (start = i - 1; start > 0 && i - start < 66 &&
-			    p[start - 1] != '"' && p[start - 1] >= 0x20 &&
-			    p[start - 1] != 0x7f; start--)
+			    p[start - 1] != '"' && (p[start - 1] >= 0x20 ||
+			    p[start - 1] == '\t') && p[start - 1] != 0x7f;
+			    start--)
 				;
 			if (start == 0 || p[start - 1] != '"')
 				continue;

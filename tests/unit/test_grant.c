@@ -96,7 +96,8 @@ static const struct dcase dcases[] = {
 	{ "\"ceo\"@bank.com", 1, "\"ceo\"@bank.com" },
 	{ "\"the ceo\"@bank.com", 1, "\"the ceo\"@bank.com" },
 	{ "say \"hi\" @bank", 0, NULL },
-	{ "\"a\tb\"@bank.com", 0, NULL },	/* no control byte in qtext */
+	{ "\"a\tb\"@bank.com", 1, "\"a\tb\"@bank.com" },
+	{ "\"a\001b\"@bank.com", 0, NULL },	/* no control byte in qtext */
 	{ "CEO <ceo@bank.com>", 1, "ceo@bank.com" },
 	{ "alice@example.com via ceo@bank.com", 1, "ceo@bank.com" },
 	{ "x@example.org", 1, "x@example.org" },
