@@ -32,13 +32,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libpsl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "check.h"
 #include "config.h"
+#include "orgdomain.h"
 #include "config_lines.h"
 #include "tls.h"
 #include "users.h"
@@ -246,26 +246,22 @@ check_dkim(struct check *k, const struct config_domain *d, char *sec)
 	}
 }
 
-/* RFC 7489 3.1.2: relaxed SPF alignment needs one organizational domain. */
+/*
+ * RFC 7489 3.1.2: relaxed SPF alignment needs one organizational domain.
+ * The one place that knows organizational domains is orgdomain.c.
+ */
 static void
-check_alignment(struct check *k, const psl_ctx_t *psl,
-    const struct config_domain *d, char *sec)
+check_alignment(struct check *k, const struct config_domain *d, char *sec)
 {
-	const char	*od, *ob;
-	int		 line;
+	char	 od[ORGDOMAIN_MAX + 1], ob[ORGDOMAIN_MAX + 1];
+	int	 line;
 
 	line = config_key_line(k->cfg, sec, "bounce_domain");
-	if (psl == NULL) {
-		problem(k, 0, sec, "bounce_domain", line, "no public suffix "
-		    "list available to check alignment");
-		return;
-	}
-	od = psl_registrable_domain(psl, d->name);
-	ob = psl_registrable_domain(psl, d->bounce_domain);
-	if (od == NULL)
+	if (orgdomain_of(d->name, od, sizeof(od)) == -1)
 		problem(k, 0, sec, "bounce_domain", line, "%s is a public "
 		    "suffix, not a registrable domain", d->name);
-	else if (ob == NULL || strcmp(od, ob) != 0)
+	else if (orgdomain_of(d->bounce_domain, ob, sizeof(ob)) == -1 ||
+	    strcmp(od, ob) != 0)
 		problem(k, 0, sec, "bounce_domain", line, "%s does not share "
 		    "the organizational domain %s of %s (SPF would not align "
 		    "for DMARC)", d->bounce_domain, od, d->name);
@@ -275,17 +271,13 @@ int
 config_check_alignment(const struct config *cfg, FILE *err)
 {
 	struct check	 k = { cfg, err, 0 };
-	psl_ctx_t	*psl, *latest;
 	char		 sec[300];
 	size_t		 i;
 
-	latest = psl_latest(NULL);
-	psl = latest != NULL ? latest : (psl_ctx_t *)psl_builtin();
 	for (i = 0; i < cfg->ndomains; i++) {
 		snprintf(sec, sizeof(sec), "domain %s", cfg->domains[i].name);
-		check_alignment(&k, psl, &cfg->domains[i], sec);
+		check_alignment(&k, &cfg->domains[i], sec);
 	}
-	psl_free(latest);
 	return k.nerr;
 }
 
@@ -293,21 +285,17 @@ int
 config_check_files(const struct config *cfg, FILE *err)
 {
 	struct check	 k = { cfg, err, 0 };
-	psl_ctx_t	*psl, *latest;
 	char		 sec[300];
 	size_t		 i;
 
 	check_tls(&k);
 	check_users(&k);
 	check_secret(&k);
-	latest = psl_latest(NULL);
-	psl = latest != NULL ? latest : (psl_ctx_t *)psl_builtin();
 	for (i = 0; i < cfg->ndomains; i++) {
 		snprintf(sec, sizeof(sec), "domain %s", cfg->domains[i].name);
 		check_dkim(&k, &cfg->domains[i], sec);
-		check_alignment(&k, psl, &cfg->domains[i], sec);
+		check_alignment(&k, &cfg->domains[i], sec);
 	}
-	psl_free(latest);
 	check_parent(&k, "relayd", "spool", cfg->spool);
 	if (cfg->delivery_mode == DELIVERY_MODE_CAPTURE)
 		check_parent(&k, "delivery", "capture_dir", cfg->capture_dir);
