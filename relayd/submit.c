@@ -194,7 +194,10 @@ submit_headers(struct submit *s, const char *msg, size_t len)
 	}
 	s->dom = d;
 	if (!header_has(msg, len, "Message-ID")) {
-		RAND_bytes(rnd, sizeof(rnd));
+		/* Unique by the queue ID already; the random part only
+		 * makes it unguessable. */
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			memset(rnd, 0, sizeof(rnd));
 		buf_appendf(&s->added, "Message-ID: <%s.%02x%02x%02x%02x%02x"
 		    "%02x@%s>\r\n", s->id, rnd[0], rnd[1], rnd[2], rnd[3],
 		    rnd[4], rnd[5], sh->f[MAILBOX_FROM].mb.domain);
