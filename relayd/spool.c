@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct spool_commit {
 	struct spool		*sp;
 	struct spool_commit	*next;
 	char			 id[ENVELOPE_ID_MAX + 1];
+	char			 tmp[ENVELOPE_ID_MAX + 1];	/* tmp/ name */
 	struct buf		 head;
 	struct buf		 prefix;	/* header fields added */
 	struct buf		 body;
@@ -74,6 +76,11 @@ struct spool {
 	pthread_mutex_t		 mtx;		/* guards the three below */
 	struct spool_commit	*head, *tail;	/* waiting commits */
 	int			 running;	/* a committer job exists */
+
+	pthread_mutex_t		 pool_mtx;	/* guards the three below */
+	uint32_t		*pool;		/* tmp/r.N, N for each */
+	size_t			 npool;
+	uint32_t		 pool_next;	/* the next N to use */
 
 	uint64_t		 id_ctr;	/* atomic */
 	uint64_t		 id_last;	/* atomic */
@@ -124,6 +131,78 @@ spool_id_ok(const char *id)
 			return 0;
 	}
 	return i > 0;
+}
+
+/* --- recycled files (spool.h) ------------------------------------------ */
+
+static void
+spool_pool_name(char *out, size_t outlen, uint32_t n)
+{
+	snprintf(out, outlen, "r.%" PRIx32, n);
+}
+
+/* Take a recycled file's number: 0, or -1 when there is none. */
+static int
+spool_pool_take(struct spool *sp, uint32_t *n)
+{
+	int	 rc = -1;
+
+	pthread_mutex_lock(&sp->pool_mtx);
+	if (sp->npool > 0) {
+		*n = sp->pool[--sp->npool];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sp->pool_mtx);
+	return rc;
+}
+
+/* A number for a file about to join the pool: 0, or -1 when it is full. */
+static int
+spool_pool_reserve(struct spool *sp, uint32_t *n)
+{
+	int	 rc = -1;
+
+	pthread_mutex_lock(&sp->pool_mtx);
+	if (sp->pool != NULL && sp->npool < SPOOL_POOL_MAX) {
+		*n = sp->pool_next++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sp->pool_mtx);
+	return rc;
+}
+
+/* 0, or -1 when the pool filled up since spool_pool_reserve(). */
+static int
+spool_pool_put(struct spool *sp, uint32_t n)
+{
+	int	 rc = -1;
+
+	pthread_mutex_lock(&sp->pool_mtx);
+	if (sp->npool < SPOOL_POOL_MAX) {
+		sp->pool[sp->npool++] = n;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sp->pool_mtx);
+	return rc;
+}
+
+/* "r.N" with N in lower-case hex and nothing else: 0 and N, or -1. */
+static int
+spool_pool_parse(const char *name, uint32_t *n)
+{
+	char			*ep;
+	unsigned long		 v;
+
+	if (name[0] != 'r' || name[1] != '.' || name[2] == '\0' ||
+	    strspn(name + 2, "0123456789abcdef") != strlen(name + 2) ||
+	    strlen(name + 2) > 8)
+		return -1;
+	errno = 0;
+	v = strtoul(name + 2, &ep, 16);
+	if (errno != 0 || *ep != '\0' || v > UINT32_MAX)
+		return -1;
+	*n = (uint32_t)v;
+	return 0;
 }
 
 void
@@ -279,12 +358,17 @@ spool_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Delete tmp/ leftovers: commits that never finished. */
+/*
+ * Delete tmp/ leftovers, commits that never finished; adopt recycled
+ * files (r.N) into the pool, up to SPOOL_POOL_MAX.  Their contents are
+ * never read: the next commit overwrites them.
+ */
 static int
 spool_clean_tmp(struct spool *sp, FILE *err)
 {
 	DIR		*d;
 	struct dirent	*de;
+	uint32_t	 n;
 	int		 fd;
 
 	if ((fd = dup(sp->tmpfd)) == -1 || (d = fdopendir(fd)) == NULL) {
@@ -299,6 +383,13 @@ spool_clean_tmp(struct spool *sp, FILE *err)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
+		if (de->d_type == DT_REG && spool_pool_parse(de->d_name,
+		    &n) == 0 && sp->npool < SPOOL_POOL_MAX) {
+			sp->pool[sp->npool++] = n;
+			if (n >= sp->pool_next)
+				sp->pool_next = n + 1;
+			continue;
+		}
 		log_escape(esc, sizeof(esc), de->d_name, strlen(de->d_name));
 		if (unlinkat(sp->tmpfd, de->d_name, 0) == -1) {
 			fprintf(err, "%s/tmp/%s: cannot delete: %s\n", sp->dir,
@@ -306,8 +397,9 @@ spool_clean_tmp(struct spool *sp, FILE *err)
 			closedir(d);
 			return -1;
 		}
-		log_info(spool_id_ok(de->d_name) ? de->d_name : "-",
-		    "tmp_deleted file=%s", esc);
+		if (spool_pool_parse(de->d_name, &n) == -1)
+			log_info(spool_id_ok(de->d_name) ? de->d_name : "-",
+			    "tmp_deleted file=%s", esc);
 	}
 	closedir(d);
 	fsync(sp->tmpfd);
@@ -455,7 +547,9 @@ spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
 	sp->wp = wp;
 	sp->flush = SPOOL_FLUSH_DEFAULT;
 	pthread_mutex_init(&sp->mtx, NULL);
-	if ((sp->dir = strdup(dir)) == NULL) {
+	pthread_mutex_init(&sp->pool_mtx, NULL);
+	if ((sp->dir = strdup(dir)) == NULL ||
+	    (sp->pool = calloc(SPOOL_POOL_MAX, sizeof(*sp->pool))) == NULL) {
 		fprintf(err, "%s: out of memory\n", dir);
 		goto fail;
 	}
@@ -520,6 +614,8 @@ spool_free(struct spool *sp)
 	if (sp->statefd != -1)
 		close(sp->statefd);
 	pthread_mutex_destroy(&sp->mtx);
+	pthread_mutex_destroy(&sp->pool_mtx);
+	free(sp->pool);
 	free(sp->dir);
 	free(sp);
 }
@@ -662,12 +758,47 @@ spool_writev_all(int fd, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Write tmp/ID; with per-file flushing, also fdatasync it. */
+/*
+ * Open the file a commit writes: a recycled tmp/r.N when there is one
+ * (its old bytes are overwritten and cut off after the write), else a new
+ * tmp/ID.  Sets c->tmp; returns the descriptor and, in *old, the size of
+ * what is in the file already; -1 with errno set.
+ */
+static int
+spool_open_tmp(struct spool *sp, struct spool_commit *c, off_t *old)
+{
+	struct stat	 st;
+	uint32_t	 n;
+	int		 fd;
+
+	while (spool_pool_take(sp, &n) == 0) {
+		spool_pool_name(c->tmp, sizeof(c->tmp), n);
+		fd = openat(sp->tmpfd, c->tmp, O_WRONLY | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd == -1)
+			continue;	/* gone: try the next one */
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			unlinkat(sp->tmpfd, c->tmp, 0);
+			continue;
+		}
+		*old = st.st_size;
+		return fd;
+	}
+	snprintf(c->tmp, sizeof(c->tmp), "%s", c->id);
+	*old = 0;
+	return openat(sp->tmpfd, c->tmp, O_CREAT | O_EXCL | O_WRONLY |
+	    O_CLOEXEC, 0600);
+}
+
+/* Write the commit's file under tmp/; with per-file flushing, also
+ * fdatasync it. */
 static int
 spool_write_one(struct spool *sp, struct spool_commit *c, int per_file)
 {
 	struct iovec	 iov[4];
 	struct buf	 tail;
+	off_t		 old, len;
 	int		 fd, rc = -1, e;
 
 	buf_init(&tail, 128);
@@ -676,9 +807,7 @@ spool_write_one(struct spool *sp, struct spool_commit *c, int per_file)
 		errno = ENOMEM;
 		return -1;
 	}
-	fd = openat(sp->tmpfd, c->id, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-	    0600);
-	if (fd == -1) {
+	if ((fd = spool_open_tmp(sp, c, &old)) == -1) {
 		e = errno;
 		buf_clear(&tail);
 		errno = e;
@@ -693,7 +822,11 @@ spool_write_one(struct spool *sp, struct spool_commit *c, int per_file)
 	iov[2].iov_len = c->body.len;
 	iov[3].iov_base = tail.data;
 	iov[3].iov_len = tail.len;
+	len = (off_t)(c->head.len + c->prefix.len + c->body.len + tail.len);
 	if (spool_writev_all(fd, iov, 4) == -1)
+		goto out;
+	/* A recycled file longer than this message: cut off the rest. */
+	if (old > len && ftruncate(fd, len) == -1)
 		goto out;
 	if (per_file && fdatasync(fd) == -1)
 		goto out;
@@ -712,7 +845,7 @@ out:
 static void
 spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 {
-	if (c->written && unlinkat(sp->tmpfd, c->id, 0) == -1 &&
+	if (c->written && unlinkat(sp->tmpfd, c->tmp, 0) == -1 &&
 	    errno != ENOENT)
 		log_error(c->id, "spool_unlink_failed error=\"%s\"",
 		    strerror(errno));
@@ -770,9 +903,9 @@ spool_batch_work(struct worker_job *j)
 	for (c = b->list; ok > 0 && c != NULL; c = c->next) {
 		if (c->status != 0)
 			continue;
-		if (renameat2(sp->tmpfd, c->id, sp->queuefd, c->id,
+		if (renameat2(sp->tmpfd, c->tmp, sp->queuefd, c->id,
 		    RENAME_NOREPLACE) == -1 && (errno != EINVAL ||
-		    renameat(sp->tmpfd, c->id, sp->queuefd, c->id) == -1)) {
+		    renameat(sp->tmpfd, c->tmp, sp->queuefd, c->id) == -1)) {
 			spool_fail(sp, c, "rename", errno);
 			ok--;
 			continue;
@@ -830,6 +963,35 @@ spool_batch_done(struct worker_job *j)
 	pthread_mutex_unlock(&sp->mtx);
 }
 
+/*
+ * Take queue/ID out: into the pool of recycled files (tmp/r.N) when it is
+ * small and the pool has room, else unlink it.  0, or -1 with errno set
+ * (ENOENT: not there).
+ */
+static int
+spool_retire(struct spool *sp, const char *id)
+{
+	char		 name[ENVELOPE_ID_MAX + 1];
+	struct stat	 st;
+	uint32_t	 n;
+
+	if (fstatat(sp->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size <= SPOOL_POOL_FILE_MAX &&
+	    spool_pool_reserve(sp, &n) == 0) {
+		spool_pool_name(name, sizeof(name), n);
+		if (renameat2(sp->queuefd, id, sp->tmpfd, name,
+		    RENAME_NOREPLACE) == 0 || (errno == EINVAL &&
+		    renameat(sp->queuefd, id, sp->tmpfd, name) == 0)) {
+			if (spool_pool_put(sp, n) == -1)
+				unlinkat(sp->tmpfd, name, 0);
+			return 0;
+		}
+		if (errno == ENOENT)
+			return -1;
+	}
+	return unlinkat(sp->queuefd, id, 0);
+}
+
 int
 spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
 {
@@ -841,7 +1003,7 @@ spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
 			rc = -1;
 			continue;
 		}
-		if (unlinkat(sp->queuefd, ids[i], 0) == -1) {
+		if (spool_retire(sp, ids[i]) == -1) {
 			if (errno != ENOENT) {
 				log_error(ids[i], "spool_remove_failed "
 				    "error=\"%s\"", strerror(errno));

@@ -1,7 +1,8 @@
 /*
  * spool: the durable queue directory.
  *
- *   SPOOL/tmp/         files being written (deleted at start)
+ *   SPOOL/tmp/         files being written (deleted at start), and
+ *                      recycled files (r.N, kept for reuse)
  *   SPOOL/queue/ID     committed messages (envelope.h format)
  *   SPOOL/quarantine/  unreadable or truncated files moved aside at start
  *   SPOOL/state/ID     per-recipient delivery state of queue/ID (the
@@ -13,6 +14,15 @@
  * and only then may the client get its 250.  Commits that arrive together
  * share their flushes (group commit) on a worker thread; the loop never
  * blocks on the disk.
+ *
+ * Files are recycled: a removed message's file (up to SPOOL_POOL_FILE_MAX
+ * bytes) is renamed to tmp/r.N instead of unlinked, and the next commit
+ * overwrites it (truncating what is left) instead of creating a new one.
+ * Creating and freeing an inode per message is most of the file system's
+ * cost per message (ext4 without a journal also scans past every inode
+ * freed in the last minute on each allocation).  At most SPOOL_POOL_MAX
+ * files are kept; at start, the r.N files found are adopted, anything
+ * else in tmp/ is deleted.
  */
 #ifndef RELAYD_SPOOL_H
 #define RELAYD_SPOOL_H
@@ -23,6 +33,9 @@
 
 #include "buf.h"
 #include "envelope.h"
+
+#define SPOOL_POOL_MAX		4096		/* recycled files kept */
+#define SPOOL_POOL_FILE_MAX	(256 * 1024)	/* larger ones are deleted */
 
 struct event_base;
 struct worker_pool;
@@ -94,8 +107,8 @@ void	spool_set_notify(struct spool *, void (*queued)(const char *id,
 /* Paths for a queue ID, for readers (the queue, relayctl). */
 int	spool_path(const struct spool *, const char *id, char *out,
 	    size_t outlen);
-/* Remove a delivered message (and its state/ file): unlink and fsync
- * queue/ (worker thread). */
+/* Remove a delivered message (and its state/ file): recycle or unlink it,
+ * and fsync queue/ (worker thread). */
 int	spool_remove(struct spool *, const char *id);
 /* The same for several messages with one fsync of queue/ (thread-safe). */
 int	spool_remove_many(struct spool *, const char *const *ids, size_t n);

@@ -80,6 +80,16 @@ def queued_id(test, code, text):
     return m.group(1)
 
 
+RECYCLED_RE = re.compile(r"r\.[0-9a-f]{1,8}")
+
+
+def tmp_names(h):
+    """tmp/'s names, split into (recycled r.N files, anything else)."""
+    names = sorted(os.listdir(f"{h.spool}/tmp"))
+    return ([n for n in names if RECYCLED_RE.fullmatch(n)],
+            [n for n in names if not RECYCLED_RE.fullmatch(n)])
+
+
 def wait_for(pred, timeout=10, step=0.05):
     end = time.time() + timeout
     while time.time() < end:
@@ -127,7 +137,8 @@ class CaptureTest(unittest.TestCase):
                         h.spool_files())
         self.assertEqual(sorted(os.listdir(h.capture)),
                          [f"{qid}.eml", f"{qid}.json"])
-        self.assertEqual(os.listdir(f"{h.spool}/tmp"), [])
+        # The captured message's spool file waits in tmp/ for reuse.
+        self.assertEqual(tmp_names(h), (["r.0"], []))
         self.assertEqual(os.stat(h.spool).st_mode & 0o777, 0o700)
         self.assertEqual(os.stat(h.capture).st_mode & 0o777, 0o700)
         self.assertRegex(h.logtext(),
@@ -156,6 +167,34 @@ class CaptureTest(unittest.TestCase):
         self.assertIn(b'"j\xc3\xb6hn@rcpt-domain.org"', raw)
         self.assertIn(b'"\\"a\\\\\\"b c\\"@rcpt-domain.org"', raw)
         self.assertEqual(as_submitted(got[0][1]), msg)
+
+    def test_spool_files_are_recycled(self):
+        """A removed message's spool file is kept as tmp/r.N and the next
+        commit overwrites it, cut to the new length: the same inode, the
+        exact bytes of the new message, none of the old one."""
+        h = self.h
+        big = message(subject="big", body=b"B" * 70 + b"\r\n" +
+                      (b"x" * 76 + b"\r\n") * 400)
+        qid1 = queued_id(self, *send(h, big))
+        self.assertEqual(len(h.captured(wait=10, want=1)), 1)
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+        self.assertEqual(tmp_names(h), (["r.0"], []))
+        st = os.stat(f"{h.spool}/tmp/r.0")
+        self.assertGreater(st.st_size, 400 * 78)
+        small = message(subject="small", body=b"short\r\n")
+        qid2 = queued_id(self, *send(h, small))
+        got = h.captured(wait=10, want=2)
+        self.assertEqual({j["id"]: as_submitted(e) for j, e in got},
+                         {qid1: big, qid2: small})
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 10))
+        self.assertEqual(tmp_names(h), (["r.1"], []))
+        st2 = os.stat(f"{h.spool}/tmp/r.1")
+        self.assertEqual(st2.st_ino, st.st_ino)
+        self.assertLess(st2.st_size, 2000)
+        data = open(f"{h.spool}/tmp/r.1", "rb").read()
+        env = parse_envelope(data)
+        self.assertEqual(env["id"], qid2.encode())
+        self.assertNotIn(b"x" * 76, data)
 
     def test_many_messages_in_one_session(self):
         h = self.h
@@ -232,12 +271,18 @@ class RecoveryTest(unittest.TestCase):
         open(f"{q}/0000000000000003", "wb").write(
             good.replace(min(sent).encode(), b"0000000000000099"))
         open(f"{h.spool}/tmp/{min(sent)}", "wb").write(good[:40])
+        open(f"{h.spool}/tmp/r.7", "wb").write(good[:40])
+        open(f"{h.spool}/tmp/r.ab", "wb").write(b"old")
+        open(f"{h.spool}/tmp/r.AB", "wb").write(b"not ours")
+        open(f"{h.spool}/tmp/r.123456789", "wb").write(b"not ours")
         h.start()
         self.assertTrue(wait_for(
             lambda: "0000000000000003 quarantined" in h.logtext(), 10),
             h.tail())
         self.assertEqual(h.spool_files(), sorted(sent))
-        self.assertEqual(os.listdir(f"{h.spool}/tmp"), [])
+        # Unfinished commits are deleted; recycled files are kept.
+        self.assertEqual(tmp_names(h), (["r.7", "r.ab"], []))
+        self.assertEqual(open(f"{h.spool}/tmp/r.ab", "rb").read(), b"old")
         self.assertEqual(sorted(os.listdir(f"{h.spool}/quarantine")),
                          ["0000000000000001", "0000000000000002",
                           "0000000000000003"])
@@ -246,6 +291,9 @@ class RecoveryTest(unittest.TestCase):
         self.assertIn("0000000000000002 quarantined reason=unparsable", log)
         self.assertIn("0000000000000003 quarantined reason=id-mismatch", log)
         self.assertIn(f"{min(sent)} tmp_deleted", log)
+        self.assertIn('- tmp_deleted file="r.AB"', log)
+        self.assertIn('- tmp_deleted file="r.123456789"', log)
+        self.assertNotIn('file="r.7"', log)
         for qid, msg in sent.items():
             env = parse_envelope(open(f"{q}/{qid}", "rb").read())
             self.assertEqual(env["id"], qid.encode())
@@ -403,7 +451,7 @@ class FullDiskTest(unittest.TestCase):
         self.assertEqual((code, text.decode()),
                          (451, "4.3.0 Error: queue file write error"))
         self.assertEqual(h.spool_files(), [])
-        self.assertEqual(os.listdir(f"{h.spool}/tmp"), [])
+        self.assertEqual(tmp_names(h), ([], []))
         # The free-space figure is at most a second old.
         time.sleep(1.2)
         code, text = s.mail(ALICE)
