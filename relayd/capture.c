@@ -3,9 +3,10 @@
  * ID.eml (the body, byte for byte) and ID.json (the recipients with their
  * envelope senders), see INTERFACE.md "Capture delivery".
  *
- * Files are written as ID.eml.tmp and ID.json.tmp, made durable, then
- * renamed: ID.eml first and ID.json last, so a reader that sees ID.json
- * always finds a complete ID.eml; then the directory is fsynced.  The
+ * Files are written unnamed (O_TMPFILE; where the file system cannot, as
+ * ID.eml.tmp and ID.json.tmp), made durable, then linked in (renamed):
+ * ID.eml first and ID.json last, so a reader that sees ID.json always
+ * finds a complete ID.eml; then the directory is fsynced.  The
  * steps are separate functions so the queue can share one flush and one
  * directory fsync across a batch.  Runs on worker threads; no globals.
  * Capturing a message again (after a crash between capture and spool
@@ -101,30 +102,56 @@ capture_name(char *out, size_t outlen, const char *id, const char *suffix)
 	return 0;
 }
 
-/* Write one file under dirfd, whole; fdatasync it when asked. */
+/* write() all of p, across partial writes. */
 static int
-capture_file(int dirfd, const char *name, const void *p, size_t n,
-    int sync_each)
+capture_write_all(int fd, const void *p, size_t n)
 {
 	const char	*c = p;
 	ssize_t		 r;
-	int		 fd, e;
 
-	fd = openat(dirfd, name, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-	    0600);
-	if (fd == -1)
-		return -1;
 	while (n > 0) {
 		r = write(fd, c, n);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1)
-			goto fail;
+			return -1;
 		c += r;
 		n -= (size_t)r;
 	}
-	if (sync_each && fdatasync(fd) == -1)
+	return 0;
+}
+
+/*
+ * Write one staged file: an unnamed file in dirfd (O_TMPFILE), whose
+ * descriptor is returned in *fdp, or where the file system cannot do that
+ * (or descriptors run short), the named file ID.SUFFIX.tmp, and *fdp is
+ * -1.  fdatasync it when asked.  0 or -1 with errno set.
+ */
+static int
+capture_file(int dirfd, const char *id, const char *suffix, const void *p,
+    size_t n, int sync_each, int *fdp)
+{
+	char	 name[ENVELOPE_ID_MAX + 16];
+	int	 fd, named = 0, e;
+
+	*fdp = -1;
+	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (capture_name(name, sizeof(name), id, suffix) == -1)
+			return -1;
+		named = 1;
+		fd = openat(dirfd, name, O_CREAT | O_TRUNC | O_WRONLY |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd == -1)
+			return -1;
+	}
+	if (capture_write_all(fd, p, n) == -1 ||
+	    (sync_each && fdatasync(fd) == -1))
 		goto fail;
+	if (!named) {
+		*fdp = fd;
+		return 0;
+	}
 	if (close(fd) == -1) {
 		fd = -1;
 		goto fail;
@@ -134,43 +161,49 @@ fail:
 	e = errno;
 	if (fd != -1)
 		close(fd);
-	unlinkat(dirfd, name, 0);
+	if (named)
+		unlinkat(dirfd, name, 0);
 	errno = e;
 	return -1;
 }
 
 void
-capture_unstage(int dirfd, const char *id)
+capture_unstage(int dirfd, const char *id, struct capture_staged *st)
 {
 	char	 name[ENVELOPE_ID_MAX + 16];
 
-	if (capture_name(name, sizeof(name), id, ".eml.tmp") == 0)
+	if (st->eml != -1)
+		close(st->eml);
+	else if (capture_name(name, sizeof(name), id, ".eml.tmp") == 0)
 		unlinkat(dirfd, name, 0);
-	if (capture_name(name, sizeof(name), id, ".json.tmp") == 0)
+	if (st->json != -1)
+		close(st->json);
+	else if (capture_name(name, sizeof(name), id, ".json.tmp") == 0)
 		unlinkat(dirfd, name, 0);
+	st->eml = st->json = -1;
 }
 
 int
 capture_stage(int dirfd, const struct envelope *env,
     const char *const *senders, const char *body, size_t bodylen,
-    int sync_each)
+    int sync_each, struct capture_staged *st)
 {
-	char		 name[ENVELOPE_ID_MAX + 16];
 	struct buf	 json;
 	int		 e;
 
+	st->eml = st->json = -1;
 	buf_init(&json, CAPTURE_JSON_MAX);
 	if (capture_json(env, senders, &json) == -1) {
 		buf_clear(&json);
 		errno = ENOMEM;
 		return -1;
 	}
-	if (capture_name(name, sizeof(name), env->id, ".eml.tmp") == -1 ||
-	    capture_file(dirfd, name, body, bodylen, sync_each) == -1 ||
-	    capture_name(name, sizeof(name), env->id, ".json.tmp") == -1 ||
-	    capture_file(dirfd, name, json.data, json.len, sync_each) == -1) {
+	if (capture_file(dirfd, env->id, ".eml.tmp", body, bodylen,
+	    sync_each, &st->eml) == -1 ||
+	    capture_file(dirfd, env->id, ".json.tmp", json.data, json.len,
+	    sync_each, &st->json) == -1) {
 		e = errno;
-		capture_unstage(dirfd, env->id);
+		capture_unstage(dirfd, env->id, st);
 		buf_clear(&json);
 		errno = e;
 		return -1;
@@ -179,36 +212,67 @@ capture_stage(int dirfd, const struct envelope *env,
 	return 0;
 }
 
-int
-capture_publish(int dirfd, const char *id)
+/*
+ * Give a staged file its name: link the unnamed file in, or rename the
+ * named one.  A name already there (the message captured again after a
+ * crash) is replaced, through a link to ID.SUFFIX.tmp and a rename.
+ */
+static int
+capture_name_file(int dirfd, const char *id, const char *suffix,
+    const char *tmpsuffix, int *fdp)
 {
-	char	 from[ENVELOPE_ID_MAX + 16], to[ENVELOPE_ID_MAX + 16];
+	char	 tmp[ENVELOPE_ID_MAX + 16], to[ENVELOPE_ID_MAX + 16];
+	char	 proc[64];
+	int	 rc;
 
+	if (capture_name(tmp, sizeof(tmp), id, tmpsuffix) == -1 ||
+	    capture_name(to, sizeof(to), id, suffix) == -1)
+		return -1;
+	if (*fdp == -1)
+		return renameat(dirfd, tmp, dirfd, to);
+	/* Linking by /proc needs no privilege; AT_EMPTY_PATH does. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", *fdp);
+	rc = linkat(AT_FDCWD, proc, dirfd, to, AT_SYMLINK_FOLLOW);
+	if (rc == -1 && errno == ENOENT)
+		rc = linkat(*fdp, "", dirfd, to, AT_EMPTY_PATH);
+	if (rc == -1 && errno == EEXIST) {
+		unlinkat(dirfd, tmp, 0);
+		rc = linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW);
+		if (rc == -1 && errno == ENOENT)
+			rc = linkat(*fdp, "", dirfd, tmp, AT_EMPTY_PATH);
+		if (rc == 0 && (rc = renameat(dirfd, tmp, dirfd, to)) == -1)
+			unlinkat(dirfd, tmp, 0);
+	}
+	if (rc == 0) {
+		close(*fdp);
+		*fdp = -1;
+	}
+	return rc;
+}
+
+int
+capture_publish(int dirfd, const char *id, struct capture_staged *st)
+{
 	/* ID.eml first: whoever sees ID.json finds a whole ID.eml. */
-	if (capture_name(from, sizeof(from), id, ".eml.tmp") == -1 ||
-	    capture_name(to, sizeof(to), id, ".eml") == -1 ||
-	    renameat(dirfd, from, dirfd, to) == -1)
+	if (capture_name_file(dirfd, id, ".eml", ".eml.tmp", &st->eml) == -1)
 		return -1;
-	if (capture_name(from, sizeof(from), id, ".json.tmp") == -1 ||
-	    capture_name(to, sizeof(to), id, ".json") == -1 ||
-	    renameat(dirfd, from, dirfd, to) == -1)
-		return -1;
-	return 0;
+	return capture_name_file(dirfd, id, ".json", ".json.tmp", &st->json);
 }
 
 int
 capture_write_senders(const char *dir, const struct envelope *env,
     const char *const *senders, const char *body, size_t bodylen)
 {
-	int	 fd, e;
+	struct capture_staged	 st;
+	int			 fd, e;
 
 	if ((fd = capture_open_dir(dir)) == -1)
 		return -1;
-	if (capture_stage(fd, env, senders, body, bodylen, 1) == -1)
+	if (capture_stage(fd, env, senders, body, bodylen, 1, &st) == -1)
 		goto fail;
-	if (capture_publish(fd, env->id) == -1) {
+	if (capture_publish(fd, env->id, &st) == -1) {
 		e = errno;
-		capture_unstage(fd, env->id);
+		capture_unstage(fd, env->id, &st);
 		errno = e;
 		goto fail;
 	}

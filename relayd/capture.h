@@ -31,20 +31,26 @@ int	capture_write_senders(const char *dir, const struct envelope *,
  * The steps of capture_write, for callers that share flushes across a
  * batch (the queue):
  *   fd = capture_open_dir(dir)      creates dir (0700) if missing
- *   capture_stage(fd, ...)          writes ID.eml.tmp and ID.json.tmp;
- *                                   fdatasyncs them when sync_each
- *   (the caller makes the data durable: syncfs(fd) once per batch)
- *   capture_publish(fd, id)         renames ID.eml, then ID.json
+ *   capture_stage(fd, ..., &st)     writes both files unnamed (O_TMPFILE,
+ *                                   st holds their descriptors) or, where
+ *                                   that fails, as ID.eml.tmp and
+ *                                   ID.json.tmp; fdatasyncs them when
+ *                                   sync_each
+ *   (the caller makes the data durable: syncfs once per batch)
+ *   capture_publish(fd, id, &st)    names ID.eml, then ID.json
  *   fsync(fd)                       once per batch
- * capture_unstage() removes the .tmp files after a failure.  Each returns
+ * capture_unstage() drops what is staged after a failure.  Each returns
  * 0 or -1 with errno set; capture_open_dir() returns a descriptor or -1.
  */
+struct capture_staged {
+	int	 eml, json;	/* unnamed files, or -1 (named .tmp) */
+};
 int	capture_open_dir(const char *dir);
 int	capture_stage(int dirfd, const struct envelope *,
 	    const char *const *senders, const char *body, size_t bodylen,
-	    int sync_each);
-int	capture_publish(int dirfd, const char *id);
-void	capture_unstage(int dirfd, const char *id);
+	    int sync_each, struct capture_staged *);
+int	capture_publish(int dirfd, const char *id, struct capture_staged *);
+void	capture_unstage(int dirfd, const char *id, struct capture_staged *);
 /* ID.json's text: {"id": "...", "recipients": [{"rcpt": "...",
  * "mail_from": "..."}, ...]}, appended to out.  0 or -1. */
 int	capture_json(const struct envelope *, const char *const *senders,

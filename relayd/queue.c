@@ -88,12 +88,11 @@
 /* An envelope sender: RFC 5321 4.5.3.1.3 path limit. */
 #define QUEUE_SENDER_MAX	257
 /*
- * Capture jobs in flight: one per two worker threads, at least one.  A
- * capture job spends its time waiting on flushes; more of them would
- * take every worker and make the spool's committer (whose flush the
- * clients wait for) queue behind them.  Batches absorb the load instead.
+ * Capture batches in flight: they ride on the spool's commit rounds
+ * (spool.h), so one can be in a round while the next waits for the
+ * following one.
  */
-#define QUEUE_WORKERS_PER_JOB	2
+#define QUEUE_CAPTURE_JOBS	2
 
 struct qnode {
 	struct qnode	*next;
@@ -116,14 +115,19 @@ enum qitem_status {
 struct qitem {
 	char			 id[ENVELOPE_ID_MAX + 1];
 	enum qitem_status	 status;
+	struct envelope		 env;
+	size_t			 size;
+	struct capture_staged	 st;
 };
 
+/* A capture batch: a rider on a spool commit round (spool.h). */
 struct qjob {
-	struct worker_job	 job;
+	struct spool_rider	 rider;
 	struct queue		*q;		/* NULL: the queue is gone */
 	struct qjob		*prev, *next;	/* jobs in flight */
 	struct spool		*sp;
 	char			*dir;		/* capture_dir */
+	int			 fd;		/* capture_dir, or -1 */
 	uint8_t			 verp_key[VERP_KEY_LEN];
 	size_t			 n;
 	struct qitem		 items[QUEUE_BATCH_MAX];
@@ -2214,9 +2218,9 @@ queue_add(struct queue *q, const char *id)
  * held in memory only here, so a job holds one message body at a time.
  */
 static void
-queue_capture_one(struct qjob *j, struct qitem *it, int fd,
-    struct envelope *env, size_t *size)
+queue_capture_one(struct qjob *j, struct qitem *it)
 {
+	struct envelope	*env = &it->env;
 	const char	*body;
 	char		*file = NULL, **senders;
 	size_t		 len, blen, i;
@@ -2240,7 +2244,7 @@ queue_capture_one(struct qjob *j, struct qitem *it, int fd,
 		free(file);
 		return;
 	}
-	*size = blen;
+	it->size = blen;
 	/* Each recipient's own envelope sender (rewrite.h). */
 	if ((senders = calloc(env->nrcpts, sizeof(*senders))) == NULL) {
 		free(file);
@@ -2254,8 +2258,8 @@ queue_capture_one(struct qjob *j, struct qitem *it, int fd,
 			goto out;
 		}
 	}
-	if (capture_stage(fd, env, (const char *const *)senders, body, blen,
-	    0) == -1)
+	if (capture_stage(j->fd, env, (const char *const *)senders, body,
+	    blen, 0, &it->st) == -1)
 		log_error(it->id, "capture_failed step=write error=\"%s\"",
 		    strerror(errno));
 	else
@@ -2268,58 +2272,85 @@ out:
 }
 
 /*
- * Worker thread: capture a batch.  Touches only the job, the spool (whose
- * calls used here are thread-safe) and the file system.
+ * Worker thread, in a spool commit round before its flush: stage the
+ * batch's files.  Touches only the job, the spool (whose calls used here
+ * are thread-safe) and the file system.  A capture_dir on another file
+ * system than the spool's is flushed here.
  */
-static void
-queue_capture_work(struct worker_job *wj)
+static size_t
+queue_capture_stage(struct spool_rider *rd)
 {
-	struct qjob		*j = (struct qjob *)wj;
-	struct envelope		 envs[QUEUE_BATCH_MAX];
-	const char		*ids[QUEUE_BATCH_MAX];
-	size_t			 sizes[QUEUE_BATCH_MAX];
-	size_t			 i, nstaged = 0, nok = 0;
-	int			 fd, e;
+	struct qjob	*j = (struct qjob *)rd;
+	size_t		 i, nstaged = 0;
+	int		 e;
 
-	memset(envs, 0, sizeof(envs));
-	memset(sizes, 0, sizeof(sizes));
-	fd = capture_open_dir(j->dir);
+	j->fd = capture_open_dir(j->dir);
 	e = errno;
 	for (i = 0; i < j->n; i++) {
-		if (fd == -1) {
+		j->items[i].st.eml = j->items[i].st.json = -1;
+		if (j->fd == -1) {
 			j->items[i].status = QITEM_RETRY;
 			log_error(j->items[i].id, "capture_failed "
 			    "step=open_dir error=\"%s\"", strerror(e));
 			continue;
 		}
-		queue_capture_one(j, &j->items[i], fd, &envs[i], &sizes[i]);
+		queue_capture_one(j, &j->items[i]);
 		if (j->items[i].status == QITEM_OK)
 			nstaged++;
 	}
-	/* One flush for the batch's data, one fsync for the names. */
-	if (nstaged > 0 && syncfs(fd) == -1) {
+	if (nstaged > 0 && !spool_same_fs(j->sp, j->fd) &&
+	    syncfs(j->fd) == -1) {
 		e = errno;
 		for (i = 0; i < j->n; i++) {
 			if (j->items[i].status != QITEM_OK)
 				continue;
-			capture_unstage(fd, j->items[i].id);
+			capture_unstage(j->fd, j->items[i].id,
+			    &j->items[i].st);
 			j->items[i].status = QITEM_RETRY;
 			log_error(j->items[i].id, "capture_failed step=syncfs "
 			    "error=\"%s\"", strerror(e));
 		}
 		nstaged = 0;
 	}
-	for (i = 0; nstaged > 0 && i < j->n; i++) {
+	return nstaged;
+}
+
+/*
+ * Worker thread, after the round's flush: name the files, fsync
+ * capture_dir, and only then take the messages out of the spool (the
+ * round's fsync of queue/ makes that durable).  A crash before may
+ * capture a message twice, never lose it.
+ */
+static void
+queue_capture_publish(struct spool_rider *rd, int flushed)
+{
+	struct qjob	*j = (struct qjob *)rd;
+	const char	*ids[QUEUE_BATCH_MAX];
+	size_t		 i, nok = 0;
+	int		 e;
+
+	for (i = 0; i < j->n; i++) {
 		if (j->items[i].status != QITEM_OK)
 			continue;
-		if (capture_publish(fd, j->items[i].id) == -1) {
+		if (!flushed) {
+			capture_unstage(j->fd, j->items[i].id,
+			    &j->items[i].st);
+			j->items[i].status = QITEM_RETRY;
+			log_error(j->items[i].id, "capture_failed step=syncfs");
+			continue;
+		}
+		if (capture_publish(j->fd, j->items[i].id,
+		    &j->items[i].st) == -1) {
 			log_error(j->items[i].id, "capture_failed step=rename "
 			    "error=\"%s\"", strerror(errno));
-			capture_unstage(fd, j->items[i].id);
+			capture_unstage(j->fd, j->items[i].id,
+			    &j->items[i].st);
 			j->items[i].status = QITEM_RETRY;
+			continue;
 		}
+		nok++;
 	}
-	if (nstaged > 0 && fsync(fd) == -1) {
+	if (nok > 0 && fsync(j->fd) == -1) {
 		e = errno;
 		for (i = 0; i < j->n; i++) {
 			if (j->items[i].status != QITEM_OK)
@@ -2330,30 +2361,34 @@ queue_capture_work(struct worker_job *wj)
 		}
 	}
 	/* Captured and durable: now, and only now, leave the spool. */
+	nok = 0;
 	for (i = 0; i < j->n; i++)
 		if (j->items[i].status == QITEM_OK)
 			ids[nok++] = j->items[i].id;
 	if (nok > 0)
-		spool_remove_many(j->sp, ids, nok);
-	for (i = 0; i < j->n; i++) {
+		spool_unqueue(j->sp, ids, nok);
+	for (i = 0; i < j->n; i++)
 		if (j->items[i].status == QITEM_OK)
 			log_info(j->items[i].id, "captured nrcpt=%zu size=%zu",
-			    envs[i].nrcpts, sizes[i]);
-		envelope_clear(&envs[i]);
-	}
-	if (fd != -1)
-		close(fd);
+			    j->items[i].env.nrcpts, j->items[i].size);
 }
 
 /* Loop thread: account for the batch and retry what failed. */
 static void
-queue_capture_done(struct worker_job *wj)
+queue_capture_done(struct spool_rider *rd, int ran)
 {
-	struct qjob	*j = (struct qjob *)wj;
+	struct qjob	*j = (struct qjob *)rd;
 	struct queue	*q = j->q;
 	struct qnode	*n;
 	size_t		 i;
 
+	for (i = 0; i < j->n; i++) {
+		if (!ran)
+			j->items[i].status = QITEM_RETRY;
+		envelope_clear(&j->items[i].env);
+	}
+	if (j->fd != -1)
+		close(j->fd);
 	if (q != NULL) {
 		if (j->prev)
 			j->prev->next = j->next;
@@ -2427,9 +2462,7 @@ queue_dispatch(struct queue *q)
 		}
 		return;
 	}
-	maxjobs = worker_pool_size(q->r->io) / QUEUE_WORKERS_PER_JOB;
-	if (maxjobs == 0)
-		maxjobs = 1;
+	maxjobs = QUEUE_CAPTURE_JOBS;
 	while (q->ready.n > 0 && q->njobs < maxjobs) {
 		/* Spread what waits over the free slots, in batches. */
 		free_slots = maxjobs - q->njobs;
@@ -2443,15 +2476,32 @@ queue_dispatch(struct queue *q)
 			    "error=\"out of memory\"");
 			return;
 		}
-		j->job.work = queue_capture_work;
-		j->job.done = queue_capture_done;
+		j->rider.stage = queue_capture_stage;
+		j->rider.publish = queue_capture_publish;
+		j->rider.done = queue_capture_done;
 		j->q = q;
 		j->sp = q->r->spool;
+		j->fd = -1;
 		memcpy(j->verp_key, q->r->gen->verp_key, sizeof(j->verp_key));
 		while (j->n < per && (n = qlist_pop(&q->ready)) != NULL) {
 			memcpy(j->items[j->n].id, n->id, sizeof(n->id));
 			j->n++;
 			free(n);
+		}
+		if (spool_ride(q->r->spool, &j->rider) == -1) {
+			/* Out of memory: back to the ready list, later. */
+			for (; j->n > 0; j->n--) {
+				if ((n = calloc(1, sizeof(*n))) == NULL)
+					break;
+				memcpy(n->id, j->items[j->n - 1].id,
+				    sizeof(n->id));
+				qlist_push(&q->ready, n);
+			}
+			free(j->dir);
+			free(j);
+			log_error("-", "queue_dispatch_failed "
+			    "error=\"out of memory\"");
+			return;
 		}
 		j->next = q->jobs;
 		if (q->jobs)
@@ -2459,6 +2509,5 @@ queue_dispatch(struct queue *q)
 		q->jobs = j;
 		q->njobs++;
 		q->inflight += (unsigned)j->n;
-		worker_submit(q->r->io, &j->job);
 	}
 }

@@ -37,8 +37,9 @@ struct relayd_gen {
 	unsigned		 refs;		/* sessions using it */
 };
 
-/* Threads that flush the spool and capture files (see main.c). */
-#define RELAYD_IO_THREADS	2
+/* Threads that flush the spool and capture files (see main.c): two for
+ * the spool's commit rounds (spool.c), one for queue reads and writes. */
+#define RELAYD_IO_THREADS	3
 
 struct relayd {
 	struct event_base	*base;

@@ -1,15 +1,18 @@
 /*
  * spool: the durable queue directory (see spool.h) and its group commit.
  *
- * Owns the three directories under the spool dir and their descriptors, the
- * list of pending commits and the one committer job that drains it.  The
- * loop thread queues commits; the committer (a worker job) takes up to
- * SPOOL_BATCH_MAX of them at a time, writes each to tmp/ID, makes the whole
- * batch's data durable with one flush, renames each into queue/, fsyncs
- * queue/ once and hands the batch back to the loop, which runs the
- * callbacks.  Only one committer runs at a time; it passes the turn to a
- * fresh job when more commits arrived while it worked, so batches grow
- * with the load.
+ * Owns the directories under the spool dir and their descriptors, the
+ * list of pending commits and riders, the pool of recycled files and the
+ * committer jobs that drain the lists.  The loop thread queues commits
+ * and riders; a committer (a worker job) runs one round: it takes up to
+ * SPOOL_BATCH_MAX commits and every waiting rider, writes each commit to
+ * a recycled tmp/r.N or a new tmp/ID while the riders write their files,
+ * makes all of it durable with one flush, renames each commit into
+ * queue/, lets the riders name their files and take what they finished
+ * out of queue/, fsyncs queue/ once and hands the round back to the loop,
+ * which runs the callbacks.  Up to SPOOL_COMMITTERS rounds run at once; a
+ * committer passes the turn to a fresh job when more work arrived while
+ * it worked, so batches grow with the load.
  *
  * Limits: a spool file read at start is at most SPOOL_FILE_MAX bytes; the
  * free-space figure is at most a second old.
@@ -39,6 +42,9 @@
 #include "worker.h"
 
 #define SPOOL_BATCH_MAX		64
+/* Rounds in flight at once: a commit that arrives while one waits for
+ * the disk starts the next at once instead of waiting a whole round. */
+#define SPOOL_COMMITTERS	2
 #define SPOOL_HEAD_MAX		(1024 * 1024)	/* envelope records */
 #define SPOOL_FILE_MAX		((size_t)2 << 30)
 /* IDs: milliseconds since 2024-01-01 in the top 42 bits (139 years), a
@@ -64,6 +70,7 @@ struct spool_batch {
 	struct worker_job	 job;
 	struct spool		*sp;
 	struct spool_commit	*list;
+	struct spool_rider	*riders;
 };
 
 struct spool {
@@ -75,7 +82,9 @@ struct spool {
 
 	pthread_mutex_t		 mtx;		/* guards the three below */
 	struct spool_commit	*head, *tail;	/* waiting commits */
-	int			 running;	/* a committer job exists */
+	struct spool_rider	*riders, *rtail;	/* waiting riders */
+	int			 running;	/* committer jobs that exist */
+	dev_t			 dev;		/* the spool's file system */
 
 	pthread_mutex_t		 pool_mtx;	/* guards the three below */
 	uint32_t		*pool;		/* tmp/r.N, N for each */
@@ -563,6 +572,12 @@ spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
 		    strerror(errno));
 		goto fail;
 	}
+	{
+		struct stat	 st;
+
+		if (fstat(sp->dirfd, &st) == 0)
+			sp->dev = st.st_dev;
+	}
 	if (spool_mkdir(sp->dirfd, "tmp", err, dir) == -1 ||
 	    spool_mkdir(sp->dirfd, "queue", err, dir) == -1 ||
 	    spool_mkdir(sp->dirfd, "quarantine", err, dir) == -1 ||
@@ -602,6 +617,12 @@ spool_free(struct spool *sp)
 		buf_clear(&c->prefix);
 		buf_clear(&c->body);
 		free(c);
+	}
+	while (sp->riders != NULL) {
+		struct spool_rider *rd = sp->riders;
+
+		sp->riders = rd->next;
+		rd->done(rd, 0);
 	}
 	if (sp->dirfd != -1)
 		close(sp->dirfd);
@@ -652,14 +673,14 @@ spool_start_locked(struct spool *sp)
 {
 	struct spool_batch	*b;
 
-	if (sp->running)
+	if (sp->running >= SPOOL_COMMITTERS)
 		return 0;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return -1;
 	b->job.work = spool_batch_work;
 	b->job.done = spool_batch_done;
 	b->sp = sp;
-	sp->running = 1;
+	sp->running++;
 	worker_submit(sp->wp, &b->job);
 	return 0;
 }
@@ -855,17 +876,23 @@ spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 	    strerror(e));
 }
 
-/* Runs on a worker: write, flush, rename and fsync one batch. */
+/*
+ * Runs on a worker: one round.  Write the batch's files and let the riders
+ * stage theirs, make it all durable with one flush, rename the batch into
+ * queue/, let the riders publish theirs, and fsync queue/ once.
+ */
 static void
 spool_batch_work(struct worker_job *j)
 {
 	struct spool_batch	*b = (struct spool_batch *)j;
 	struct spool		*sp = b->sp;
 	struct spool_commit	*c, **pp;
+	struct spool_rider	*rd;
 	struct spool_batch	*nb;
-	int			 n, ok = 0, e, per_file;
+	size_t			 staged = 0;
+	int			 n, ok = 0, e, per_file, flushed = 1;
 
-	/* Take up to SPOOL_BATCH_MAX waiting commits. */
+	/* Take up to SPOOL_BATCH_MAX waiting commits, and every rider. */
 	pthread_mutex_lock(&sp->mtx);
 	b->list = sp->head;
 	for (pp = &sp->head, n = 0; *pp != NULL && n < SPOOL_BATCH_MAX; n++)
@@ -874,13 +901,19 @@ spool_batch_work(struct worker_job *j)
 	*pp = NULL;
 	if (sp->head == NULL)
 		sp->tail = NULL;
+	b->riders = sp->riders;
+	sp->riders = sp->rtail = NULL;
 	pthread_mutex_unlock(&sp->mtx);
 
+	for (rd = b->riders; rd != NULL; rd = rd->next)
+		staged += rd->stage(rd);
 	/*
 	 * A lone message is flushed with fdatasync, which costs less than a
-	 * syncfs of the whole file system; a group shares one syncfs.
+	 * syncfs of the whole file system; a group, or a message with riders'
+	 * files, shares one syncfs.
 	 */
-	per_file = sp->flush == SPOOL_FLUSH_FDATASYNC || n <= 1;
+	per_file = staged == 0 &&
+	    (sp->flush == SPOOL_FLUSH_FDATASYNC || n <= 1);
 	for (c = b->list; c != NULL; c = c->next) {
 		if (spool_write_one(sp, c, per_file) == -1)
 			spool_fail(sp, c, "write", errno);
@@ -893,12 +926,14 @@ spool_batch_work(struct worker_job *j)
 		buf_clear(&c->prefix);
 		buf_clear(&c->head);
 	}
-	if (ok > 0 && !per_file && syncfs(sp->tmpfd) == -1) {
+	if ((staged > 0 || (ok > 0 && !per_file)) &&
+	    syncfs(sp->tmpfd) == -1) {
 		e = errno;
 		for (c = b->list; c != NULL; c = c->next)
 			if (c->status == 0)
 				spool_fail(sp, c, "syncfs", e);
 		ok = 0;
+		flushed = 0;
 	}
 	for (c = b->list; ok > 0 && c != NULL; c = c->next) {
 		if (c->status != 0)
@@ -912,7 +947,10 @@ spool_batch_work(struct worker_job *j)
 		}
 		c->written = 0;
 	}
-	if (ok > 0 && fsync(sp->queuefd) == -1) {
+	/* Riders' removals ride on the fsync of queue/ below. */
+	for (rd = b->riders; rd != NULL; rd = rd->next)
+		rd->publish(rd, flushed);
+	if ((ok > 0 || b->riders != NULL) && fsync(sp->queuefd) == -1) {
 		/* Nothing is acknowledged; take the files back out. */
 		e = errno;
 		for (c = b->list; c != NULL; c = c->next) {
@@ -923,29 +961,33 @@ spool_batch_work(struct worker_job *j)
 			log_error(c->id, "spool_write_failed step=fsync "
 			    "error=\"%s\"", strerror(e));
 		}
+		if (b->riders != NULL && ok == 0)
+			log_error("-", "spool_fsync_failed error=\"%s\"",
+			    strerror(e));
 		fsync(sp->queuefd);
 	}
 
-	/* Pass the turn to a new job if more commits are waiting. */
+	/* Pass the turn to a new job if more work is waiting. */
 	pthread_mutex_lock(&sp->mtx);
-	sp->running = 0;
-	if (sp->head != NULL && (nb = calloc(1, sizeof(*nb))) != NULL) {
+	if ((sp->head != NULL || sp->riders != NULL) &&
+	    (nb = calloc(1, sizeof(*nb))) != NULL) {
 		nb->job.work = spool_batch_work;
 		nb->job.done = spool_batch_done;
 		nb->sp = sp;
-		sp->running = 1;
 		worker_submit(sp->wp, &nb->job);
-	}
+	} else
+		sp->running--;
 	pthread_mutex_unlock(&sp->mtx);
 }
 
-/* Loop thread: tell every owner, then the queue. */
+/* Loop thread: tell every owner and rider, then the queue. */
 static void
 spool_batch_done(struct worker_job *j)
 {
 	struct spool_batch	*b = (struct spool_batch *)j;
 	struct spool		*sp = b->sp;
 	struct spool_commit	*c, *next;
+	struct spool_rider	*rd, *rnext;
 
 	for (c = b->list; c != NULL; c = next) {
 		next = c->next;
@@ -955,12 +997,42 @@ spool_batch_done(struct worker_job *j)
 			sp->queued(c->id, sp->queued_arg);
 		free(c);
 	}
+	for (rd = b->riders; rd != NULL; rd = rnext) {
+		rnext = rd->next;
+		rd->done(rd, 1);
+	}
 	free(b);
 	/* A committer that could not pass its turn on (no memory). */
 	pthread_mutex_lock(&sp->mtx);
-	if (sp->head != NULL && !sp->running)
+	if (sp->head != NULL || sp->riders != NULL)
 		spool_start_locked(sp);
 	pthread_mutex_unlock(&sp->mtx);
+}
+
+int
+spool_ride(struct spool *sp, struct spool_rider *rd)
+{
+	rd->next = NULL;
+	pthread_mutex_lock(&sp->mtx);
+	if (spool_start_locked(sp) == -1) {
+		pthread_mutex_unlock(&sp->mtx);
+		return -1;
+	}
+	if (sp->rtail)
+		sp->rtail->next = rd;
+	else
+		sp->riders = rd;
+	sp->rtail = rd;
+	pthread_mutex_unlock(&sp->mtx);
+	return 0;
+}
+
+int
+spool_same_fs(const struct spool *sp, int fd)
+{
+	struct stat	 st;
+
+	return fstat(fd, &st) == 0 && st.st_dev == sp->dev;
 }
 
 /*
@@ -992,26 +1064,21 @@ spool_retire(struct spool *sp, const char *id)
 	return unlinkat(sp->queuefd, id, 0);
 }
 
-int
-spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
+size_t
+spool_unqueue(struct spool *sp, const char *const *ids, size_t n)
 {
-	size_t	 i;
-	int	 rc = 0, any = 0;
+	size_t	 i, done = 0;
 
 	for (i = 0; i < n; i++) {
-		if (!spool_id_ok(ids[i])) {
-			rc = -1;
+		if (!spool_id_ok(ids[i]))
 			continue;
-		}
 		if (spool_retire(sp, ids[i]) == -1) {
-			if (errno != ENOENT) {
+			if (errno != ENOENT)
 				log_error(ids[i], "spool_remove_failed "
 				    "error=\"%s\"", strerror(errno));
-				rc = -1;
-			}
 			continue;
 		}
-		any = 1;
+		done++;
 		/* The delivery state goes after the message: a crash
 		 * between the two leaves an orphan that spool_open()
 		 * deletes, never a message without its state. */
@@ -1020,13 +1087,19 @@ spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
 			log_warn(ids[i], "state_remove_failed error=\"%s\"",
 			    strerror(errno));
 	}
+	return done;
+}
+
+int
+spool_remove_many(struct spool *sp, const char *const *ids, size_t n)
+{
 	/* fsync on a shared descriptor is safe from several threads. */
-	if (any && fsync(sp->queuefd) == -1) {
+	if (spool_unqueue(sp, ids, n) > 0 && fsync(sp->queuefd) == -1) {
 		log_error("-", "spool_fsync_failed error=\"%s\"",
 		    strerror(errno));
-		rc = -1;
+		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 int
