@@ -143,11 +143,12 @@ sink_count() {	# [sess]: messages (default) or SMTP sessions so far
 	    END {print n + 0}'
 }
 
-# Messages in a queue directory tree (files under the given directories).
+# Messages in a queue directory tree (files under the given directories;
+# not relayd's recycled spool files, tmp/r.N, which hold no message).
 queue_files() {
 	local n=0 x
 	for x in "$@"; do
-		[ -d "$x" ] && n=$((n + $(find "$x" -type f | wc -l)))
+		[ -d "$x" ] && n=$((n + $(find "$x" -type f ! -name 'r.*' | wc -l)))
 	done
 	echo "$n"
 }
