@@ -152,12 +152,14 @@ main_found(const char *id, void *arg)
 }
 
 static void
-main_queued(const char *id, void *arg)
+main_queued(const char *id, char *file, size_t len, void *arg)
 {
 	struct relayd	*r = arg;
 
 	if (r->queue != NULL)
-		queue_add(r->queue, id);
+		queue_add_file(r->queue, id, file, len);
+	else
+		free(file);
 }
 
 static void

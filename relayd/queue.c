@@ -60,6 +60,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,9 +272,11 @@ struct conn {
 	const char		*rcpts[1];
 };
 
-/* A worker job: write state files, or remove delivered messages. */
+/* A worker job writing state files, or a spool rider (spool.h) removing
+ * delivered messages. */
 struct wjob {
 	struct worker_job	 job;
+	struct spool_rider	 rider;
 	struct queue		*q;
 	struct spool		*sp;
 	size_t			 n;
@@ -1146,25 +1149,38 @@ msg_dsn(struct msg *m, int delay)
 
 static void	rm_flush(struct queue *);
 
-static void
-rm_work(struct worker_job *wj)
+/* A spool round's worker, after its flush: the removals ride on the
+ * round's fsync of queue/. */
+static size_t
+rm_stage(struct spool_rider *rd)
 {
-	struct wjob	*j = (struct wjob *)wj;
-	const char	*ids[QUEUE_WRITE_MAX];
-	size_t		 i;
-
-	for (i = 0; i < j->n; i++)
-		ids[i] = j->ids[i];
-	spool_remove_many(j->sp, ids, j->n);
+	(void)rd;
+	return 0;
 }
 
 static void
-rm_done(struct worker_job *wj)
+rm_publish(struct spool_rider *rd, int flushed)
 {
-	struct wjob	*j = (struct wjob *)wj;
+	struct wjob	*j = (struct wjob *)((char *)rd -
+	    offsetof(struct wjob, rider));
+	const char	*ids[QUEUE_WRITE_MAX];
+	size_t		 i;
+
+	(void)flushed;
+	for (i = 0; i < j->n; i++)
+		ids[i] = j->ids[i];
+	spool_unqueue(j->sp, ids, j->n);
+}
+
+static void
+rm_done(struct spool_rider *rd, int ran)
+{
+	struct wjob	*j = (struct wjob *)((char *)rd -
+	    offsetof(struct wjob, rider));
 	struct queue	*q = j->q;
 	size_t		 i;
 
+	(void)ran;
 	if (q != NULL) {
 		q->rmjob = NULL;
 		for (i = 0; i < j->n; i++) {
@@ -1190,15 +1206,26 @@ rm_flush(struct queue *q)
 	}
 	j->q = q;
 	j->sp = q->r->spool;
-	j->job.work = rm_work;
-	j->job.done = rm_done;
+	j->rider.stage = rm_stage;
+	j->rider.publish = rm_publish;
+	j->rider.done = rm_done;
 	while (j->n < QUEUE_WRITE_MAX && (m = q->rm_head) != NULL) {
 		q->rm_head = m->wnext;
 		memcpy(j->ids[j->n], m->id, sizeof(m->id));
 		j->ms[j->n++] = m;
 	}
+	if (spool_ride(q->r->spool, &j->rider) == -1) {
+		/* Out of memory: put them back for the next try. */
+		while (j->n > 0) {
+			m = j->ms[--j->n];
+			m->wnext = q->rm_head;
+			q->rm_head = m;
+		}
+		free(j);
+		log_error("-", "remove_failed error=\"out of memory\"");
+		return;
+	}
 	q->rmjob = j;
-	worker_submit(q->r->io, &j->job);
 }
 
 static void
@@ -2211,6 +2238,32 @@ queue_add(struct queue *q, const char *id)
 	snprintf(n->id, sizeof(n->id), "%s", id);
 	qlist_push(&q->ready, n);
 	queue_dispatch(q);
+}
+
+void
+queue_add_file(struct queue *q, const char *id, char *file, size_t len)
+{
+	const struct config	*cf = q->r->cf;
+	struct ljob		 j;
+
+	/* mx and smarthost: straight into the rounds, as if just read. */
+	if (file != NULL && cf->delivery_mode != DELIVERY_MODE_CAPTURE &&
+	    !cf->hold && !q->r->draining && q->r->spool != NULL &&
+	    q->r->io != NULL && q->dns != NULL && q->ready.n == 0 &&
+	    q->held.n == 0) {
+		memset(&j, 0, sizeof(j));
+		j.q = q;
+		j.sp = q->r->spool;
+		snprintf(j.id, sizeof(j.id), "%s", id);
+		j.file = file;
+		j.len = len;
+		j.sterr = ENOENT;	/* a new message has no state yet */
+		msg_loaded(q, &j);
+		free(j.file);
+		return;
+	}
+	free(file);
+	queue_add(q, id);
 }
 
 /*

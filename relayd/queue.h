@@ -18,6 +18,10 @@ void	queue_free(struct queue *);
  * be freed before the spool and the queue (running jobs use the spool).
  */
 void	queue_add(struct queue *, const char *id);
+/* The same for a message just committed, with the bytes of its spool
+ * file (malloc'd; taken, NULL allowed), which spare a read. */
+void	queue_add_file(struct queue *, const char *id, char *file,
+	    size_t len);
 /* The configuration was swapped (SIGHUP): apply a new delivery mode to
  * the messages waiting.  Loop thread. */
 void	queue_reload(struct queue *);

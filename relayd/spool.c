@@ -64,6 +64,8 @@ struct spool_commit {
 	void			*arg;
 	int			 status;
 	int			 written;	/* tmp/ID exists */
+	char			*image;		/* the file's bytes, for queued() */
+	size_t			 imagelen;
 };
 
 struct spool_batch {
@@ -97,7 +99,8 @@ struct spool {
 	time_t			 room_checked;	/* loop thread only */
 	uint64_t		 room_free;
 
-	void			(*queued)(const char *, void *);
+	void			(*queued)(const char *, char *, size_t,
+				    void *);
 	void			*queued_arg;
 };
 
@@ -642,8 +645,8 @@ spool_free(struct spool *sp)
 }
 
 void
-spool_set_notify(struct spool *sp, void (*queued)(const char *, void *),
-    void *arg)
+spool_set_notify(struct spool *sp, void (*queued)(const char *, char *,
+    size_t, void *), void *arg)
 {
 	sp->queued = queued;
 	sp->queued_arg = arg;
@@ -812,39 +815,51 @@ spool_open_tmp(struct spool *sp, struct spool_commit *c, off_t *old)
 	    O_CLOEXEC, 0600);
 }
 
-/* Write the commit's file under tmp/; with per-file flushing, also
- * fdatasync it. */
+/*
+ * Write the commit's file under tmp/; with per-file flushing, also
+ * fdatasync it.  The file's bytes are put together in c->image first
+ * (head, prefix, body, tail), written with one write, and kept for the
+ * queue; the parts are freed.
+ */
 static int
 spool_write_one(struct spool *sp, struct spool_commit *c, int per_file)
 {
-	struct iovec	 iov[4];
+	struct iovec	 iov[1];
 	struct buf	 tail;
 	off_t		 old, len;
+	char		*p;
 	int		 fd, rc = -1, e;
 
 	buf_init(&tail, 128);
-	if (envelope_write_tail(c->head.len + c->prefix.len + c->body.len,
-	    &tail) == -1) {
+	len = (off_t)(c->head.len + c->prefix.len + c->body.len);
+	if (envelope_write_tail((size_t)len, &tail) == -1 ||
+	    (c->image = malloc((size_t)len + tail.len)) == NULL) {
+		buf_clear(&tail);
 		errno = ENOMEM;
 		return -1;
 	}
-	if ((fd = spool_open_tmp(sp, c, &old)) == -1) {
-		e = errno;
-		buf_clear(&tail);
-		errno = e;
+	p = c->image;
+	memcpy(p, c->head.data, c->head.len);
+	p += c->head.len;
+	if (c->prefix.len > 0)
+		memcpy(p, c->prefix.data, c->prefix.len);
+	p += c->prefix.len;
+	if (c->body.len > 0)
+		memcpy(p, c->body.data, c->body.len);
+	p += c->body.len;
+	memcpy(p, tail.data, tail.len);
+	c->imagelen = (size_t)len + tail.len;
+	len = (off_t)c->imagelen;
+	buf_clear(&tail);
+	buf_clear(&c->body);
+	buf_clear(&c->prefix);
+	buf_clear(&c->head);
+	if ((fd = spool_open_tmp(sp, c, &old)) == -1)
 		return -1;
-	}
 	c->written = 1;
-	iov[0].iov_base = c->head.data;
-	iov[0].iov_len = c->head.len;
-	iov[1].iov_base = c->prefix.data;
-	iov[1].iov_len = c->prefix.len;
-	iov[2].iov_base = c->body.data;
-	iov[2].iov_len = c->body.len;
-	iov[3].iov_base = tail.data;
-	iov[3].iov_len = tail.len;
-	len = (off_t)(c->head.len + c->prefix.len + c->body.len + tail.len);
-	if (spool_writev_all(fd, iov, 4) == -1)
+	iov[0].iov_base = c->image;
+	iov[0].iov_len = c->imagelen;
+	if (spool_writev_all(fd, iov, 1) == -1)
 		goto out;
 	/* A recycled file longer than this message: cut off the rest. */
 	if (old > len && ftruncate(fd, len) == -1)
@@ -858,7 +873,6 @@ out:
 		e = errno;
 		rc = -1;
 	}
-	buf_clear(&tail);
 	errno = e;
 	return rc;
 }
@@ -872,6 +886,8 @@ spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 		    strerror(errno));
 	c->written = 0;
 	c->status = -1;
+	free(c->image);
+	c->image = NULL;
 	log_error(c->id, "spool_write_failed step=%s error=\"%s\"", what,
 	    strerror(e));
 }
@@ -993,8 +1009,12 @@ spool_batch_done(struct worker_job *j)
 		next = c->next;
 		if (c->cb != NULL)
 			c->cb(c->status, c->id, c->arg);
-		if (c->status == 0 && sp->queued != NULL)
-			sp->queued(c->id, sp->queued_arg);
+		if (c->status == 0 && sp->queued != NULL) {
+			sp->queued(c->id, c->image, c->imagelen,
+			    sp->queued_arg);
+			c->image = NULL;
+		}
+		free(c->image);
 		free(c);
 	}
 	for (rd = b->riders; rd != NULL; rd = rnext) {

@@ -100,9 +100,14 @@ struct spool_commit *spool_commit_prefixed(struct spool *,
  * (and the message is queued if it succeeds). */
 void	spool_commit_detach(struct spool_commit *);
 
-/* Tell who to notify about newly committed messages (the queue). */
+/*
+ * Tell who to notify about newly committed messages (the queue): queued()
+ * runs on the loop thread with the bytes of queue/ID as written (file,
+ * malloc'd, the callee's to free; NULL when they could not be kept), so
+ * the queue need not read back what it was just given.
+ */
 void	spool_set_notify(struct spool *, void (*queued)(const char *id,
-	    void *arg), void *arg);
+	    char *file, size_t len, void *arg), void *arg);
 
 /* Paths for a queue ID, for readers (the queue, relayctl). */
 int	spool_path(const struct spool *, const char *id, char *out,
