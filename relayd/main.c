@@ -346,6 +346,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "relayd: cannot start worker threads\n");
 		goto out;
 	}
+	worker_pool_set_name(r.workers, "relayd-cpu");
+	worker_pool_set_name(r.io, "relayd-io");
 	if ((r.spool = spool_open(r.cf->spool, r.base, r.io, stderr,
 	    main_found, &found)) == NULL)
 		goto out;

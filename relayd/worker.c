@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -147,6 +148,18 @@ worker_submit(struct worker_pool *wp, struct worker_job *j)
 	wp->tail = j;
 	pthread_cond_signal(&wp->cond);
 	pthread_mutex_unlock(&wp->mtx);
+}
+
+void
+worker_pool_set_name(struct worker_pool *wp, const char *name)
+{
+	char	 n[16];
+	unsigned i;
+
+	/* Linux: at most 15 characters; ps -L and perf show them. */
+	snprintf(n, sizeof(n), "%s", name);
+	for (i = 0; i < wp->nthreads; i++)
+		pthread_setname_np(wp->threads[i], n);
 }
 
 unsigned

@@ -26,6 +26,8 @@ struct worker_job {
 
 /* nthreads 0: one per online core.  Returns NULL on failure. */
 struct worker_pool *worker_pool_new(struct event_base *, unsigned nthreads);
+/* Name the pool's threads (15 characters at most are kept). */
+void	worker_pool_set_name(struct worker_pool *, const char *);
 /* Queue a job; may be called from the loop thread or from a work(). */
 void	worker_submit(struct worker_pool *, struct worker_job *);
 unsigned worker_pool_size(const struct worker_pool *);
