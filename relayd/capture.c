@@ -213,6 +213,31 @@ capture_stage(int dirfd, const struct envelope *env,
 }
 
 /*
+ * Link the unnamed file fd in as dirfd/name.  linkat(AT_EMPTY_PATH) is
+ * the cheap way, allowed to the file's opener since Linux 6.10 (before,
+ * only with CAP_DAC_READ_SEARCH: ENOENT otherwise); the path through
+ * /proc/self/fd needs no privilege but costs a path walk.  Which one
+ * works is learnt once.
+ */
+static int	capture_empty_path = 1;	/* atomic */
+
+static int
+capture_link(int fd, int dirfd, const char *name)
+{
+	char	 proc[64];
+
+	if (__atomic_load_n(&capture_empty_path, __ATOMIC_RELAXED)) {
+		if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+			return -1;
+		__atomic_store_n(&capture_empty_path, 0, __ATOMIC_RELAXED);
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
+/*
  * Give a staged file its name: link the unnamed file in, or rename the
  * named one.  A name already there (the message captured again after a
  * crash) is replaced, through a link to ID.SUFFIX.tmp and a rename.
@@ -222,7 +247,6 @@ capture_name_file(int dirfd, const char *id, const char *suffix,
     const char *tmpsuffix, int *fdp)
 {
 	char	 tmp[ENVELOPE_ID_MAX + 16], to[ENVELOPE_ID_MAX + 16];
-	char	 proc[64];
 	int	 rc;
 
 	if (capture_name(tmp, sizeof(tmp), id, tmpsuffix) == -1 ||
@@ -230,16 +254,10 @@ capture_name_file(int dirfd, const char *id, const char *suffix,
 		return -1;
 	if (*fdp == -1)
 		return renameat(dirfd, tmp, dirfd, to);
-	/* Linking by /proc needs no privilege; AT_EMPTY_PATH does. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", *fdp);
-	rc = linkat(AT_FDCWD, proc, dirfd, to, AT_SYMLINK_FOLLOW);
-	if (rc == -1 && errno == ENOENT)
-		rc = linkat(*fdp, "", dirfd, to, AT_EMPTY_PATH);
+	rc = capture_link(*fdp, dirfd, to);
 	if (rc == -1 && errno == EEXIST) {
 		unlinkat(dirfd, tmp, 0);
-		rc = linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW);
-		if (rc == -1 && errno == ENOENT)
-			rc = linkat(*fdp, "", dirfd, tmp, AT_EMPTY_PATH);
+		rc = capture_link(*fdp, dirfd, tmp);
 		if (rc == 0 && (rc = renameat(dirfd, tmp, dirfd, to)) == -1)
 			unlinkat(dirfd, tmp, 0);
 	}

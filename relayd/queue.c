@@ -94,11 +94,15 @@
  * following one.
  */
 #define QUEUE_CAPTURE_JOBS	2
+/* Messages waiting in the ready list with their bytes in memory. */
+#define QUEUE_READY_MEM_MAX	1024
 
 struct qnode {
 	struct qnode	*next;
 	char		 id[ENVELOPE_ID_MAX + 1];
 	time_t		 due;		/* retry list only */
+	char		*file;		/* the spool file's bytes, or NULL */
+	size_t		 len;
 };
 
 struct qlist {
@@ -116,6 +120,8 @@ enum qitem_status {
 struct qitem {
 	char			 id[ENVELOPE_ID_MAX + 1];
 	enum qitem_status	 status;
+	char			*file;		/* spool file bytes, or NULL */
+	size_t			 len;
 	struct envelope		 env;
 	size_t			 size;
 	struct capture_staged	 st;
@@ -907,6 +913,24 @@ load_start(struct queue *q, const char *id, struct msg *m)
 		m->ljob = j;
 	worker_submit(q->r->io, &j->job);
 	return 0;
+}
+
+/* A committed message whose bytes came with it (queue_add_file()):
+ * straight into the rounds, as if just read.  Takes file. */
+static void
+msg_given(struct queue *q, const char *id, char *file, size_t len)
+{
+	struct ljob	 j;
+
+	memset(&j, 0, sizeof(j));
+	j.q = q;
+	j.sp = q->r->spool;
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	j.file = file;
+	j.len = len;
+	j.sterr = ENOENT;	/* a new message has no state yet */
+	msg_loaded(q, &j);
+	free(j.file);
 }
 
 /* A committed message enters the delivery rounds once read. */
@@ -2124,8 +2148,10 @@ qlist_clear(struct qlist *l)
 {
 	struct qnode	*n;
 
-	while ((n = qlist_pop(l)) != NULL)
+	while ((n = qlist_pop(l)) != NULL) {
+		free(n->file);
 		free(n);
+	}
 }
 
 static void
@@ -2228,42 +2254,29 @@ queue_length(const struct queue *q)
 void
 queue_add(struct queue *q, const char *id)
 {
-	struct qnode	*n;
-
-	if ((n = calloc(1, sizeof(*n))) == NULL) {
-		/* It stays in the spool; the next start picks it up. */
-		log_error(id, "queue_add_failed error=\"out of memory\"");
-		return;
-	}
-	snprintf(n->id, sizeof(n->id), "%s", id);
-	qlist_push(&q->ready, n);
-	queue_dispatch(q);
+	queue_add_file(q, id, NULL, 0);
 }
 
 void
 queue_add_file(struct queue *q, const char *id, char *file, size_t len)
 {
-	const struct config	*cf = q->r->cf;
-	struct ljob		 j;
+	struct qnode	*n;
 
-	/* mx and smarthost: straight into the rounds, as if just read. */
-	if (file != NULL && cf->delivery_mode != DELIVERY_MODE_CAPTURE &&
-	    !cf->hold && !q->r->draining && q->r->spool != NULL &&
-	    q->r->io != NULL && q->dns != NULL && q->ready.n == 0 &&
-	    q->held.n == 0) {
-		memset(&j, 0, sizeof(j));
-		j.q = q;
-		j.sp = q->r->spool;
-		snprintf(j.id, sizeof(j.id), "%s", id);
-		j.file = file;
-		j.len = len;
-		j.sterr = ENOENT;	/* a new message has no state yet */
-		msg_loaded(q, &j);
-		free(j.file);
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		/* It stays in the spool; the next start picks it up. */
+		free(file);
+		log_error(id, "queue_add_failed error=\"out of memory\"");
 		return;
 	}
-	free(file);
-	queue_add(q, id);
+	snprintf(n->id, sizeof(n->id), "%s", id);
+	/* Bytes are kept for a bounded backlog only; beyond, read again. */
+	if (q->ready.n < QUEUE_READY_MEM_MAX) {
+		n->file = file;
+		n->len = len;
+	} else
+		free(file);
+	qlist_push(&q->ready, n);
+	queue_dispatch(q);
 }
 
 /*
@@ -2279,7 +2292,12 @@ queue_capture_one(struct qjob *j, struct qitem *it)
 	size_t		 len, blen, i;
 
 	it->status = QITEM_RETRY;
-	if (spool_read_file(j->sp, it->id, &file, &len) == -1) {
+	if (it->file != NULL) {
+		/* The bytes the spool wrote, handed over in memory. */
+		file = it->file;
+		len = it->len;
+		it->file = NULL;
+	} else if (spool_read_file(j->sp, it->id, &file, &len) == -1) {
 		if (errno == ENOENT) {
 			it->status = QITEM_GONE;
 			log_warn(it->id, "capture_skipped "
@@ -2439,6 +2457,7 @@ queue_capture_done(struct spool_rider *rd, int ran)
 		if (!ran)
 			j->items[i].status = QITEM_RETRY;
 		envelope_clear(&j->items[i].env);
+		free(j->items[i].file);
 	}
 	if (j->fd != -1)
 		close(j->fd);
@@ -2499,6 +2518,8 @@ queue_dispatch(struct queue *q)
 		 * turns it off. */
 		while ((n = qlist_pop(&q->ready)) != NULL) {
 			log_info(n->id, "held reason=\"queue hold\"");
+			free(n->file);	/* read again when released */
+			n->file = NULL;
 			qlist_push(&q->held, n);
 		}
 		return;
@@ -2510,7 +2531,10 @@ queue_dispatch(struct queue *q)
 		if (q->dns == NULL && queue_setup(q) == -1)
 			return;
 		while ((n = qlist_pop(&q->ready)) != NULL) {
-			msg_load(q, n->id);
+			if (n->file != NULL)
+				msg_given(q, n->id, n->file, n->len);
+			else
+				msg_load(q, n->id);
 			free(n);
 		}
 		return;
@@ -2538,12 +2562,15 @@ queue_dispatch(struct queue *q)
 		memcpy(j->verp_key, q->r->gen->verp_key, sizeof(j->verp_key));
 		while (j->n < per && (n = qlist_pop(&q->ready)) != NULL) {
 			memcpy(j->items[j->n].id, n->id, sizeof(n->id));
+			j->items[j->n].file = n->file;
+			j->items[j->n].len = n->len;
 			j->n++;
 			free(n);
 		}
 		if (spool_ride(q->r->spool, &j->rider) == -1) {
 			/* Out of memory: back to the ready list, later. */
 			for (; j->n > 0; j->n--) {
+				free(j->items[j->n - 1].file);
 				if ((n = calloc(1, sizeof(*n))) == NULL)
 					break;
 				memcpy(n->id, j->items[j->n - 1].id,
