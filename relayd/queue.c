@@ -1173,8 +1173,8 @@ msg_dsn(struct msg *m, int delay)
 
 static void	rm_flush(struct queue *);
 
-/* A spool round's worker, after its flush: the removals ride on the
- * round's fsync of queue/. */
+/* A spool round's worker, after its flushes: the removals ride on the
+ * next round's flush of queue/. */
 static size_t
 rm_stage(struct spool_rider *rd)
 {
@@ -1185,15 +1185,22 @@ rm_stage(struct spool_rider *rd)
 static void
 rm_publish(struct spool_rider *rd, int flushed)
 {
+	(void)rd;
+	(void)flushed;
+}
+
+static size_t
+rm_settle(struct spool_rider *rd, int durable)
+{
 	struct wjob	*j = (struct wjob *)((char *)rd -
 	    offsetof(struct wjob, rider));
 	const char	*ids[QUEUE_WRITE_MAX];
 	size_t		 i;
 
-	(void)flushed;
+	(void)durable;
 	for (i = 0; i < j->n; i++)
 		ids[i] = j->ids[i];
-	spool_unqueue(j->sp, ids, j->n);
+	return spool_unqueue(j->sp, ids, j->n);
 }
 
 static void
@@ -1232,6 +1239,7 @@ rm_flush(struct queue *q)
 	j->sp = q->r->spool;
 	j->rider.stage = rm_stage;
 	j->rider.publish = rm_publish;
+	j->rider.settle = rm_settle;
 	j->rider.done = rm_done;
 	while (j->n < QUEUE_WRITE_MAX && (m = q->rm_head) != NULL) {
 		q->rm_head = m->wnext;
@@ -2387,16 +2395,14 @@ queue_capture_stage(struct spool_rider *rd)
 }
 
 /*
- * Worker thread, after the round's flush: name the files, fsync
- * capture_dir, and only then take the messages out of the spool (the
- * round's fsync of queue/ makes that durable).  A crash before may
- * capture a message twice, never lose it.
+ * Worker thread, after the round's data flush: name the files.  On
+ * another file system than the spool's, fsync capture_dir here; on the
+ * same, the round's second syncfs covers the names.
  */
 static void
 queue_capture_publish(struct spool_rider *rd, int flushed)
 {
 	struct qjob	*j = (struct qjob *)rd;
-	const char	*ids[QUEUE_BATCH_MAX];
 	size_t		 i, nok = 0;
 	int		 e;
 
@@ -2421,7 +2427,7 @@ queue_capture_publish(struct spool_rider *rd, int flushed)
 		}
 		nok++;
 	}
-	if (nok > 0 && fsync(j->fd) == -1) {
+	if (nok > 0 && !spool_same_fs(j->sp, j->fd) && fsync(j->fd) == -1) {
 		e = errno;
 		for (i = 0; i < j->n; i++) {
 			if (j->items[i].status != QITEM_OK)
@@ -2431,17 +2437,37 @@ queue_capture_publish(struct spool_rider *rd, int flushed)
 			    "error=\"%s\"", strerror(e));
 		}
 	}
-	/* Captured and durable: now, and only now, leave the spool. */
-	nok = 0;
-	for (i = 0; i < j->n; i++)
-		if (j->items[i].status == QITEM_OK)
-			ids[nok++] = j->items[i].id;
+}
+
+/*
+ * Worker thread, after the round's name flush: the captures are durable;
+ * now, and only now, take the messages out of the spool.  A crash before
+ * that removal is durable captures a message twice, never loses it.
+ */
+static size_t
+queue_capture_settle(struct spool_rider *rd, int durable)
+{
+	struct qjob	*j = (struct qjob *)rd;
+	const char	*ids[QUEUE_BATCH_MAX];
+	size_t		 i, nok = 0;
+
+	for (i = 0; i < j->n; i++) {
+		if (j->items[i].status != QITEM_OK)
+			continue;
+		if (!durable) {
+			j->items[i].status = QITEM_RETRY;
+			log_error(j->items[i].id, "capture_failed step=fsync");
+			continue;
+		}
+		ids[nok++] = j->items[i].id;
+	}
 	if (nok > 0)
-		spool_unqueue(j->sp, ids, nok);
+		nok = spool_unqueue(j->sp, ids, nok);
 	for (i = 0; i < j->n; i++)
 		if (j->items[i].status == QITEM_OK)
 			log_info(j->items[i].id, "captured nrcpt=%zu size=%zu",
 			    j->items[i].env.nrcpts, j->items[i].size);
+	return nok;
 }
 
 /* Loop thread: account for the batch and retry what failed. */
@@ -2555,6 +2581,7 @@ queue_dispatch(struct queue *q)
 		}
 		j->rider.stage = queue_capture_stage;
 		j->rider.publish = queue_capture_publish;
+		j->rider.settle = queue_capture_settle;
 		j->rider.done = queue_capture_done;
 		j->q = q;
 		j->sp = q->r->spool;

@@ -895,7 +895,10 @@ spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 /*
  * Runs on a worker: one round.  Write the batch's files and let the riders
  * stage theirs, make it all durable with one flush, rename the batch into
- * queue/, let the riders publish theirs, and fsync queue/ once.
+ * queue/ and let the riders name theirs, make the names durable with a
+ * second flush (a syncfs when riders named files on the spool's file
+ * system, else an fsync of queue/), then let the riders take what they
+ * finished out of queue/.
  */
 static void
 spool_batch_work(struct worker_job *j)
@@ -905,8 +908,8 @@ spool_batch_work(struct worker_job *j)
 	struct spool_commit	*c, **pp;
 	struct spool_rider	*rd;
 	struct spool_batch	*nb;
-	size_t			 staged = 0;
-	int			 n, ok = 0, e, per_file, flushed = 1;
+	size_t			 staged = 0, settled = 0;
+	int			 n, ok = 0, e, per_file, flushed = 1, durable;
 
 	/* Take up to SPOOL_BATCH_MAX waiting commits, and every rider. */
 	pthread_mutex_lock(&sp->mtx);
@@ -963,10 +966,20 @@ spool_batch_work(struct worker_job *j)
 		}
 		c->written = 0;
 	}
-	/* Riders' removals ride on the fsync of queue/ below. */
 	for (rd = b->riders; rd != NULL; rd = rd->next)
 		rd->publish(rd, flushed);
-	if ((ok > 0 || b->riders != NULL) && fsync(sp->queuefd) == -1) {
+	/*
+	 * The names: a syncfs covers queue/ and the riders' directories on
+	 * this file system (and the removals of earlier rounds' riders).
+	 */
+	durable = 1;
+	if (ok > 0 || staged > 0) {
+		if (staged > 0)
+			durable = syncfs(sp->queuefd) == 0;
+		else
+			durable = fsync(sp->queuefd) == 0;
+	}
+	if (!durable) {
 		/* Nothing is acknowledged; take the files back out. */
 		e = errno;
 		for (c = b->list; c != NULL; c = c->next) {
@@ -977,11 +990,13 @@ spool_batch_work(struct worker_job *j)
 			log_error(c->id, "spool_write_failed step=fsync "
 			    "error=\"%s\"", strerror(e));
 		}
-		if (b->riders != NULL && ok == 0)
+		if (ok == 0)
 			log_error("-", "spool_fsync_failed error=\"%s\"",
 			    strerror(e));
 		fsync(sp->queuefd);
 	}
+	for (rd = b->riders; rd != NULL; rd = rd->next)
+		settled += rd->settle(rd, durable);
 
 	/* Pass the turn to a new job if more work is waiting. */
 	pthread_mutex_lock(&sp->mtx);
@@ -991,9 +1006,14 @@ spool_batch_work(struct worker_job *j)
 		nb->job.done = spool_batch_done;
 		nb->sp = sp;
 		worker_submit(sp->wp, &nb->job);
+		settled = 0;	/* the next round flushes them */
 	} else
 		sp->running--;
 	pthread_mutex_unlock(&sp->mtx);
+	/* No round follows: flush this round's removals now. */
+	if (settled > 0 && fsync(sp->queuefd) == -1)
+		log_error("-", "spool_fsync_failed error=\"%s\"",
+		    strerror(errno));
 }
 
 /* Loop thread: tell every owner and rider, then the queue. */

@@ -116,29 +116,35 @@ int	spool_path(const struct spool *, const char *id, char *out,
  * Riders: file work that shares a commit round's flushes.  The committer
  * takes every waiting rider with its next batch (a round starts for a
  * rider alone if none runs) and calls, on its worker thread:
- *   stage()      before the round's one data flush: write files; returns
- *                how many it wrote (0: nothing to flush for it);
+ *   stage()      before the round's data flush: write files; returns how
+ *                many it wrote (0: nothing to flush for it);
  *   publish()    after that flush (flushed: 1 if it worked) and the
- *                round's renames, before the round's fsync of queue/:
- *                make the files visible, fsync their directory, and take
- *                the messages it finished out of queue/ with
- *                spool_unqueue(), whose removals that fsync makes durable;
+ *                round's renames: name the files (a rider whose files are
+ *                on another file system than the spool's fsyncs their
+ *                directory itself, spool_same_fs());
+ *   settle()     after the round's name flush (durable: 1 if it worked;
+ *                on the spool's file system it is a syncfs, which covers
+ *                the riders' names too): take the messages finished out
+ *                of queue/ with spool_unqueue().  Those removals become
+ *                durable with the next round's flush (or a flush of
+ *                queue/ when no round follows): a crash before may do a
+ *                message's work twice, never lose it;
  * then, on the loop thread, done() (ran 0: spool_free() found the rider
- * waiting; nothing was called).  The rider's file system must be the
- * spool's or the rider flushes it itself (spool_same_fs()).
+ * waiting; nothing was called).
  */
 struct spool_rider {
 	struct spool_rider	*next;
 	size_t		(*stage)(struct spool_rider *);
 	void		(*publish)(struct spool_rider *, int flushed);
+	size_t		(*settle)(struct spool_rider *, int durable);
 	void		(*done)(struct spool_rider *, int ran);
 };
 /* 0, or -1 (out of memory: the rider will not run). */
 int	spool_ride(struct spool *, struct spool_rider *);
 /* Is the directory fd on the spool's file system? */
 int	spool_same_fs(const struct spool *, int fd);
-/* From publish(): take messages out of queue/ (recycled or unlinked, with
- * their state/ files) without an fsync.  Returns how many went. */
+/* From settle(): take messages out of queue/ (recycled or unlinked, with
+ * their state/ files) without a flush.  Returns how many went. */
 size_t	spool_unqueue(struct spool *, const char *const *ids, size_t n);
 
 /* Remove a delivered message (and its state/ file): recycle or unlink it,

@@ -175,6 +175,9 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
 chmod 600 "$d/dkim.pem"
 
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
+# The machine's speed now (it varies from day to day on a shared host):
+# RSA-2048 signatures per second on all cores at once, OpenSSL's figure.
+echo "== machine: $(openssl speed -multi "$(nproc)" -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}') RSA-2048 signatures/s on $(nproc) cores (openssl speed -multi $(nproc))"
 echo "== workload: $MESSAGES messages of 2048 bytes, AUTH PLAIN, $SESSIONS sessions, DKIM RSA-2048, to smtp-sink on 127.0.0.1:$sink_port"
 
 # run_side NAME QUEUE_DIRS... : the workload against $sub_port, CPU of

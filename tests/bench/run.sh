@@ -134,6 +134,9 @@ lg() {
 
 ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $($relayd -V 2>&1 || true), $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
+# The machine's speed now (it varies from day to day on a shared host):
+# RSA-2048 signatures per second on all cores at once, OpenSSL's figure.
+echo "== machine: $(openssl speed -multi "$(nproc)" -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}') RSA-2048 signatures/s on $(nproc) cores (openssl speed -multi $(nproc))"
 echo "== spool on $(df --output=source,fstype "$d" | tail -1), capture mode (every message fsynced, then captured)"
 for k in $KEYS; do
 	case $k in
