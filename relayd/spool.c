@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <openssl/rand.h>
 
 #include "log.h"
@@ -45,6 +46,10 @@
 /* Rounds in flight at once: a commit that arrives while one waits for
  * the disk starts the next at once instead of waiting a whole round. */
 #define SPOOL_COMMITTERS	2
+/* Removals no round flushed are flushed this long after the last round:
+ * at one message at a time, the next commit's flush usually comes first
+ * and covers them for nothing. */
+#define SPOOL_REMOVAL_FLUSH_MS	20
 #define SPOOL_HEAD_MAX		(1024 * 1024)	/* envelope records */
 #define SPOOL_FILE_MAX		((size_t)2 << 30)
 /* IDs: milliseconds since 2024-01-01 in the top 42 bits (139 years), a
@@ -73,6 +78,7 @@ struct spool_batch {
 	struct spool		*sp;
 	struct spool_commit	*list;
 	struct spool_rider	*riders;
+	int			 flush;		/* flush queue/'s removals */
 };
 
 struct spool {
@@ -85,6 +91,8 @@ struct spool {
 	pthread_mutex_t		 mtx;		/* guards the three below */
 	struct spool_commit	*head, *tail;	/* waiting commits */
 	struct spool_rider	*riders, *rtail;	/* waiting riders */
+	size_t			 unflushed;	/* removals since a flush */
+	struct event		*flush_ev;	/* loop thread: flush them */
 	int			 running;	/* committer jobs that exist */
 	dev_t			 dev;		/* the spool's file system */
 
@@ -106,6 +114,7 @@ struct spool {
 
 static void	spool_batch_work(struct worker_job *);
 static void	spool_batch_done(struct worker_job *);
+static void	spool_flush_timer(evutil_socket_t, short, void *);
 
 const char *
 spool_dir(const struct spool *sp)
@@ -596,6 +605,11 @@ spool_open(const char *dir, struct event_base *base, struct worker_pool *wp,
 	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
 		rnd = (uint64_t)getpid() * 2654435761u;
 	sp->id_ctr = rnd;
+	if (base != NULL &&
+	    (sp->flush_ev = evtimer_new(base, spool_flush_timer, sp)) == NULL) {
+		fprintf(err, "%s: out of memory\n", dir);
+		goto fail;
+	}
 	if (spool_clean_tmp(sp, err) == -1 ||
 	    spool_recover(sp, err, found, arg) == -1 ||
 	    spool_clean_state(sp, err) == -1)
@@ -627,6 +641,11 @@ spool_free(struct spool *sp)
 		sp->riders = rd->next;
 		rd->done(rd, 0);
 	}
+	/* Removals not flushed yet: now. */
+	if (sp->unflushed > 0 && sp->queuefd != -1)
+		fsync(sp->queuefd);
+	if (sp->flush_ev != NULL)
+		event_free(sp->flush_ev);
 	if (sp->dirfd != -1)
 		close(sp->dirfd);
 	if (sp->tmpfd != -1)
@@ -686,6 +705,28 @@ spool_start_locked(struct spool *sp)
 	sp->running++;
 	worker_submit(sp->wp, &b->job);
 	return 0;
+}
+
+/* Loop thread: removals still unflushed and no round running. */
+static void
+spool_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct spool		*sp = arg;
+	struct spool_batch	*b;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sp->mtx);
+	if (sp->unflushed > 0 && sp->running == 0 &&
+	    (b = calloc(1, sizeof(*b))) != NULL) {
+		b->job.work = spool_batch_work;
+		b->job.done = spool_batch_done;
+		b->sp = sp;
+		b->flush = 1;
+		sp->running++;
+		worker_submit(sp->wp, &b->job);
+	}
+	pthread_mutex_unlock(&sp->mtx);
 }
 
 struct spool_commit *
@@ -922,7 +963,15 @@ spool_batch_work(struct worker_job *j)
 		sp->tail = NULL;
 	b->riders = sp->riders;
 	sp->riders = sp->rtail = NULL;
+	if (b->flush) {
+		settled = sp->unflushed;
+		sp->unflushed = 0;
+	}
 	pthread_mutex_unlock(&sp->mtx);
+	if (settled > 0 && fsync(sp->queuefd) == -1)
+		log_error("-", "spool_fsync_failed error=\"%s\"",
+		    strerror(errno));
+	settled = 0;
 
 	for (rd = b->riders; rd != NULL; rd = rd->next)
 		staged += rd->stage(rd);
@@ -974,6 +1023,10 @@ spool_batch_work(struct worker_job *j)
 	 */
 	durable = 1;
 	if (ok > 0 || staged > 0) {
+		/* This flush covers every removal made before it. */
+		pthread_mutex_lock(&sp->mtx);
+		sp->unflushed = 0;
+		pthread_mutex_unlock(&sp->mtx);
 		if (staged > 0)
 			durable = syncfs(sp->queuefd) == 0;
 		else
@@ -1000,20 +1053,18 @@ spool_batch_work(struct worker_job *j)
 
 	/* Pass the turn to a new job if more work is waiting. */
 	pthread_mutex_lock(&sp->mtx);
+	sp->unflushed += settled;
 	if ((sp->head != NULL || sp->riders != NULL) &&
 	    (nb = calloc(1, sizeof(*nb))) != NULL) {
 		nb->job.work = spool_batch_work;
 		nb->job.done = spool_batch_done;
 		nb->sp = sp;
 		worker_submit(sp->wp, &nb->job);
-		settled = 0;	/* the next round flushes them */
 	} else
 		sp->running--;
 	pthread_mutex_unlock(&sp->mtx);
-	/* No round follows: flush this round's removals now. */
-	if (settled > 0 && fsync(sp->queuefd) == -1)
-		log_error("-", "spool_fsync_failed error=\"%s\"",
-		    strerror(errno));
+	/* Removals left unflushed when no round follows: spool_batch_done()
+	 * arms a timer for them. */
 }
 
 /* Loop thread: tell every owner and rider, then the queue. */
@@ -1046,6 +1097,12 @@ spool_batch_done(struct worker_job *j)
 	pthread_mutex_lock(&sp->mtx);
 	if (sp->head != NULL || sp->riders != NULL)
 		spool_start_locked(sp);
+	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
+	    !evtimer_pending(sp->flush_ev, NULL)) {
+		struct timeval tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };
+
+		evtimer_add(sp->flush_ev, &tv);
+	}
 	pthread_mutex_unlock(&sp->mtx);
 }
 
