@@ -7,12 +7,13 @@
  * delivered to, their SMTP connections, the DNS resolver and the client
  * TLS contexts.
  *
- * Capture: the dispatcher hands batches of up to QUEUE_BATCH_MAX IDs to
- * worker jobs, one job per two I/O threads in flight.  A capture job reads
- * each spool file, writes the capture files, shares one data flush and one
- * directory fsync across its batch, and only then removes the spool files
- * (one fsync of queue/), so a crash may capture a message twice but never
- * loses it.
+ * Capture: the dispatcher hands batches of up to QUEUE_BATCH_MAX IDs, at
+ * most QUEUE_CAPTURE_JOBS at a time, to the spool as riders (spool.h): a
+ * batch writes its capture files before a commit round's data flush,
+ * names them after it, and once the round's second flush has made the
+ * names durable takes the messages out of the spool, so a crash may
+ * capture a message twice but never loses it.  The bytes come with the
+ * message from the commit (queue_add_file()), or are read from the spool.
  *
  * mx and smarthost (docs/operations.md, "Delivery state"):
  *  - each message has state/ID beside queue/ID (spool.h), a text file with
@@ -39,8 +40,9 @@
  *    (RFC 3464), committed to the spool like any message and delivered by
  *    the same machinery; never to the null sender.
  *
- * Files are read (load_start()) and written (state_flush(), rm_flush())
- * on the I/O pool; the loop never waits for the disk.  Idle connections
+ * Files are read (load_start(); a new message's bytes come from the
+ * commit) and written (state_flush()) on the I/O pool, and removed by
+ * spool riders (rm_flush()); the loop never waits for the disk.  Idle connections
  * stay open QUEUE_CONN_IDLE_SEC for more work.
  *
  * Next MX: a connection failure, or a 4xx before the transaction (banner,
