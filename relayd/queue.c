@@ -789,11 +789,14 @@ load_work(struct worker_job *wj)
 
 /* A new message read: parse it and its state; it enters the rounds. */
 static void
-msg_loaded(struct queue *q, struct ljob *j)
+msg_loaded(struct queue *q, struct ljob *j, int fresh)
 {
 	struct msg	*m, *o;
 
-	for (o = q->msgs; o != NULL; o = o->next)
+	/* A message read from the spool may be known already (a reload, a
+	 * second notice); one just committed (fresh) cannot be, and the walk
+	 * costs one comparison per message in the queue. */
+	for (o = fresh ? NULL : q->msgs; o != NULL; o = o->next)
 		if (strcmp(o->id, j->id) == 0)
 			return;	/* already here */
 	if (j->file == NULL) {
@@ -883,7 +886,7 @@ load_done(struct worker_job *wj)
 		if (j->next)
 			j->next->prev = j->prev;
 		if (!j->body)
-			msg_loaded(q, j);
+			msg_loaded(q, j, 0);
 		else if (j->m != NULL)
 			msg_body_loaded(j->m, j);
 	}
@@ -931,7 +934,7 @@ msg_given(struct queue *q, const char *id, char *file, size_t len)
 	j.file = file;
 	j.len = len;
 	j.sterr = ENOENT;	/* a new message has no state yet */
-	msg_loaded(q, &j);
+	msg_loaded(q, &j, 1);
 	free(j.file);
 }
 
