@@ -162,6 +162,8 @@ struct queue {
 	/* mx and smarthost delivery. */
 	struct msg	*msgs;		/* every message loaded */
 	unsigned	 nmsgs;
+	struct msg	**mtab;		/* the same by ID: chained buckets */
+	size_t		 mtabsz;	/* a power of two, or 0 */
 	struct dest	*dests;
 	struct conn	*conns;
 	unsigned	 nconns;	/* connections open, all destinations */
@@ -213,6 +215,7 @@ struct rcpt {
 
 struct msg {
 	struct msg		*prev, *next;	/* q->msgs */
+	struct msg		*hnext;		/* q->mtab bucket */
 	struct msg		*wnext;		/* write or remove list */
 	struct queue		*q;
 	char			 id[ENVELOPE_ID_MAX + 1];
@@ -739,6 +742,83 @@ msg_arm(struct msg *m, time_t secs)
 	evtimer_add(m->timer, &tv);
 }
 
+/* --- the loaded messages by ID ------------------------------------------ */
+
+static size_t
+msg_hash(const char *id)
+{
+	uint64_t	 h = 14695981039346656037ULL;	/* FNV-1a */
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static struct msg *
+msg_find(const struct queue *q, const char *id)
+{
+	struct msg	*m;
+
+	if (q->mtab == NULL) {
+		/* No table (out of memory when it had to grow): walk. */
+		for (m = q->msgs; m != NULL; m = m->next)
+			if (strcmp(m->id, id) == 0)
+				return m;
+		return NULL;
+	}
+	for (m = q->mtab[msg_hash(id) & (q->mtabsz - 1)]; m != NULL;
+	    m = m->hnext)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+/* m is on q->msgs already: put it in the table, which grows to keep
+ * about one message per bucket. */
+static void
+msg_index(struct queue *q, struct msg *m)
+{
+	struct msg	**nt, *o;
+	size_t		 nsz, b;
+
+	if (q->mtab == NULL || q->nmsgs > q->mtabsz) {
+		nsz = q->mtabsz ? q->mtabsz * 2 : 1024;
+		if ((nt = calloc(nsz, sizeof(*nt))) == NULL) {
+			free(q->mtab);	/* msg_find() walks the list */
+			q->mtab = NULL;
+			q->mtabsz = 0;
+			return;
+		}
+		free(q->mtab);
+		q->mtab = nt;
+		q->mtabsz = nsz;
+		for (o = q->msgs; o != NULL; o = o->next) {
+			b = msg_hash(o->id) & (nsz - 1);
+			o->hnext = nt[b];
+			nt[b] = o;
+		}
+		return;		/* m was on the list: it is in */
+	}
+	b = msg_hash(m->id) & (q->mtabsz - 1);
+	m->hnext = q->mtab[b];
+	q->mtab[b] = m;
+}
+
+static void
+msg_unindex(struct queue *q, struct msg *m)
+{
+	struct msg	**pp;
+
+	if (q->mtab == NULL)
+		return;
+	for (pp = &q->mtab[msg_hash(m->id) & (q->mtabsz - 1)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
+}
+
 static void
 msg_free(struct msg *m)
 {
@@ -747,6 +827,7 @@ msg_free(struct msg *m)
 	if (m == NULL)
 		return;
 	q = m->q;
+	msg_unindex(q, m);
 	if (m->prev)
 		m->prev->next = m->next;
 	else if (q->msgs == m)
@@ -791,14 +872,12 @@ load_work(struct worker_job *wj)
 static void
 msg_loaded(struct queue *q, struct ljob *j, int fresh)
 {
-	struct msg	*m, *o;
+	struct msg	*m;
 
 	/* A message read from the spool may be known already (a reload, a
-	 * second notice); one just committed (fresh) cannot be, and the walk
-	 * costs one comparison per message in the queue. */
-	for (o = fresh ? NULL : q->msgs; o != NULL; o = o->next)
-		if (strcmp(o->id, j->id) == 0)
-			return;	/* already here */
+	 * second notice); one just committed (fresh) cannot be. */
+	if (!fresh && msg_find(q, j->id) != NULL)
+		return;	/* already here */
 	if (j->file == NULL) {
 		if (j->err != ENOENT)
 			log_error(j->id, "queue_load_failed error=\"%s\"",
@@ -843,6 +922,7 @@ msg_loaded(struct queue *q, struct ljob *j, int fresh)
 		q->msgs->prev = m;
 	q->msgs = m;
 	q->nmsgs++;
+	msg_index(q, m);
 	msg_schedule(m);
 }
 
@@ -2112,6 +2192,9 @@ queue_delivery_free(struct queue *q)
 	}
 	while ((m = q->msgs) != NULL)
 		msg_free(m);
+	free(q->mtab);
+	q->mtab = NULL;
+	q->mtabsz = 0;
 	for (lj = q->ljobs; lj != NULL; lj = lj->next) {
 		lj->q = NULL;
 		lj->m = NULL;
