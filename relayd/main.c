@@ -351,6 +351,22 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	/*
+	 * Signals first: from the moment the listeners accept, whoever sees
+	 * the port open may send SIGHUP or SIGTERM, and until these are
+	 * added their default action would kill relayd.  They are handled
+	 * once the loop runs, after everything below is set up.
+	 */
+	sig_hup = evsignal_new(r.base, SIGHUP, main_signal, &r);
+	sig_term = evsignal_new(r.base, SIGTERM, main_signal, &r);
+	sig_int = evsignal_new(r.base, SIGINT, main_signal, &r);
+	if (sig_hup == NULL || sig_term == NULL || sig_int == NULL ||
+	    evsignal_add(sig_hup, NULL) == -1 ||
+	    evsignal_add(sig_term, NULL) == -1 ||
+	    evsignal_add(sig_int, NULL) == -1) {
+		fprintf(stderr, "relayd: cannot set up signals\n");
+		goto out;
+	}
+	/*
 	 * Bind first, then drop privileges, so that the spool is created
 	 * and written by the user relayd runs as.  Nothing is accepted
 	 * before the loop runs.  XXX A reload after dropping privileges
@@ -385,16 +401,6 @@ main(int argc, char *argv[])
 	for (i = 0; i < found.n; i++)
 		queue_add(r.queue, found.ids[i]);
 	spool_set_notify(r.spool, main_queued, &r);
-	sig_hup = evsignal_new(r.base, SIGHUP, main_signal, &r);
-	sig_term = evsignal_new(r.base, SIGTERM, main_signal, &r);
-	sig_int = evsignal_new(r.base, SIGINT, main_signal, &r);
-	if (sig_hup == NULL || sig_term == NULL || sig_int == NULL ||
-	    evsignal_add(sig_hup, NULL) == -1 ||
-	    evsignal_add(sig_term, NULL) == -1 ||
-	    evsignal_add(sig_int, NULL) == -1) {
-		fprintf(stderr, "relayd: cannot set up signals\n");
-		goto out;
-	}
 	log_info("-", "start version=%s config=%s listeners=%zu workers=%u "
 	    "queued=%zu", RELAYD_VERSION, path, r.cf->nlistens,
 	    worker_pool_size(r.workers), found.n);
