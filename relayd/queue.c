@@ -870,13 +870,13 @@ load_work(struct worker_job *wj)
 
 /* A new message read: parse it and its state; it enters the rounds. */
 static void
-msg_loaded(struct queue *q, struct ljob *j, int fresh)
+msg_loaded(struct queue *q, struct ljob *j)
 {
 	struct msg	*m;
 
 	/* A message read from the spool may be known already (a reload, a
-	 * second notice); one just committed (fresh) cannot be. */
-	if (!fresh && msg_find(q, j->id) != NULL)
+	 * second notice). */
+	if (msg_find(q, j->id) != NULL)
 		return;	/* already here */
 	if (j->file == NULL) {
 		if (j->err != ENOENT)
@@ -966,7 +966,7 @@ load_done(struct worker_job *wj)
 		if (j->next)
 			j->next->prev = j->prev;
 		if (!j->body)
-			msg_loaded(q, j, 0);
+			msg_loaded(q, j);
 		else if (j->m != NULL)
 			msg_body_loaded(j->m, j);
 	}
@@ -1014,7 +1014,7 @@ msg_given(struct queue *q, const char *id, char *file, size_t len)
 	j.file = file;
 	j.len = len;
 	j.sterr = ENOENT;	/* a new message has no state yet */
-	msg_loaded(q, &j, 1);
+	msg_loaded(q, &j);
 	free(j.file);
 }
 
@@ -1261,20 +1261,6 @@ static void	rm_flush(struct queue *);
 /* A spool round's worker, after its flushes: the removals ride on the
  * next round's flush of queue/. */
 static size_t
-rm_stage(struct spool_rider *rd)
-{
-	(void)rd;
-	return 0;
-}
-
-static void
-rm_publish(struct spool_rider *rd, int flushed)
-{
-	(void)rd;
-	(void)flushed;
-}
-
-static size_t
 rm_settle(struct spool_rider *rd, int durable)
 {
 	struct wjob	*j = (struct wjob *)((char *)rd -
@@ -1322,8 +1308,6 @@ rm_flush(struct queue *q)
 	}
 	j->q = q;
 	j->sp = q->r->spool;
-	j->rider.stage = rm_stage;
-	j->rider.publish = rm_publish;
 	j->rider.settle = rm_settle;
 	j->rider.done = rm_done;
 	while (j->n < QUEUE_WRITE_MAX && (m = q->rm_head) != NULL) {

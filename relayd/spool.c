@@ -974,7 +974,8 @@ spool_batch_work(struct worker_job *j)
 	settled = 0;
 
 	for (rd = b->riders; rd != NULL; rd = rd->next)
-		staged += rd->stage(rd);
+		if (rd->stage != NULL)
+			staged += rd->stage(rd);
 	/*
 	 * A lone message is flushed with fdatasync, which costs less than a
 	 * syncfs of the whole file system; a group, or a message with riders'
@@ -1016,7 +1017,8 @@ spool_batch_work(struct worker_job *j)
 		c->written = 0;
 	}
 	for (rd = b->riders; rd != NULL; rd = rd->next)
-		rd->publish(rd, flushed);
+		if (rd->publish != NULL)
+			rd->publish(rd, flushed);
 	/*
 	 * The names: a syncfs covers queue/ and the riders' directories on
 	 * this file system (and the removals of earlier rounds' riders).
@@ -1049,7 +1051,8 @@ spool_batch_work(struct worker_job *j)
 		fsync(sp->queuefd);
 	}
 	for (rd = b->riders; rd != NULL; rd = rd->next)
-		settled += rd->settle(rd, durable);
+		if (rd->settle != NULL)
+			settled += rd->settle(rd, durable);
 
 	/* Pass the turn to a new job if more work is waiting. */
 	pthread_mutex_lock(&sp->mtx);

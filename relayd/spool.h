@@ -130,7 +130,8 @@ int	spool_path(const struct spool *, const char *id, char *out,
  *                queue/ when no round follows): a crash before may do a
  *                message's work twice, never lose it;
  * then, on the loop thread, done() (ran 0: spool_free() found the rider
- * waiting; nothing was called).
+ * waiting; nothing was called).  stage, publish and settle may be NULL
+ * (a rider that only removes has nothing to stage or publish).
  */
 struct spool_rider {
 	struct spool_rider	*next;
