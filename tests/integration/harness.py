@@ -47,10 +47,18 @@ def wait_port(host, port, timeout=15, proc=None):
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            socket.create_connection((host, port), 0.5).close()
-            return True
+            s = socket.create_connection((host, port), 0.5)
         except OSError:
             time.sleep(0.05)
+            continue
+        # A connect to a port nothing listens on can pick that same port
+        # as its source and connect to itself (TCP simultaneous open):
+        # that is not the daemon listening.
+        self_connect = s.getsockname() == s.getpeername()
+        s.close()
+        if not self_connect:
+            return True
+        time.sleep(0.05)
     return False
 
 
