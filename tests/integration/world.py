@@ -193,6 +193,40 @@ def wait_port(host, port, timeout=15, proc=None):
     return False
 
 
+def wait_smtp(host, port, timeout=15, proc=None):
+    """Wait until host:port answers a whole SMTP session: connect, read the
+    220 greeting, QUIT and see the server close.  Postfix's smtpd talks to
+    its milters before it greets, so when this returns that session's
+    milter connections are over."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            s = socket.create_connection((host, port), 0.5)
+        except OSError:
+            time.sleep(0.02)
+            continue
+        try:
+            if s.getsockname() != s.getpeername():  # see wait_port
+                s.settimeout(max(0.5, end - time.time()))
+                f = s.makefile("rb")
+                line = f.readline()
+                while line[3:4] == b"-":
+                    line = f.readline()
+                if line.startswith(b"220"):
+                    s.sendall(b"QUIT\r\n")
+                    while f.readline():
+                        pass        # until the server closes
+                    return True
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.02)
+    return False
+
+
 def free_port(host="127.0.0.1"):
     s = socket.socket()
     s.bind((host, 0))
@@ -512,8 +546,12 @@ class Postfix:
         self.log = open(f"{self.dir}/master.err", "wb")
         self.proc = spawn([f"{POSTFIX_SBIN}/master", "-d", "-c", self.conf],
                           env=env, stdout=self.log, stderr=self.log)
+        # One whole SMTP session at a time (wait_smtp): each smtpd session
+        # opens its own connection to every milter, and the first two
+        # milter connections must not come at the same moment (see
+        # World._warm_up_mx).
         for host, port in self.listen:
-            if not wait_port(host, port, timeout, self.proc):
+            if not wait_smtp(host, port, timeout, self.proc):
                 raise RuntimeError(f"postfix in {self.dir} did not listen on "
                                    f"{host}:{port}:\n{self.maillog()[-3000:]}")
 
@@ -926,6 +964,43 @@ Lookup_Time = 10
         self.mx = Postfix(d, main, services,
                           [(ip, self.mx_port) for ip in addrs])
         self.mx.start()
+        self._warm_up_mx()
+
+    def _warm_up_mx(self):
+        """One signed message through the MX before any test sends; it
+        must get dkim=pass, else the world fails to start, with the logs.
+
+        Why: OpenDKIM (Debian 12, built with libunbound) reads its
+        ResolverConfiguration in whichever milter thread needs it first, and
+        unbound's configuration parser is not reentrant.  Two milter
+        connections at the same moment right after the start (Postfix's
+        smtpd sessions of two port probes) made it print "syntax error",
+        its lookups failing after that, or die with "fatal flex scanner
+        internal error--end of buffer missed", every later milter
+        connection refused and the MX answering 451 4.7.1 (seen in about
+        one world start in thirty).  Postfix.start() therefore waits with
+        wait_smtp(), one whole session at a time; this message proves the
+        verifier works before the tests rely on it."""
+        import smtplib
+        k = self.keys[0]
+        msg = (f"From: <warm-up@{k.domain}>\r\nTo: <rcpt@{RCPT_DOMAIN}>\r\n"
+               f"Subject: world warm-up\r\n"
+               f"Message-ID: <warm-up.{time.time_ns()}@{k.domain}>\r\n\r\n"
+               f"warm-up\r\n").encode()
+        s = smtplib.SMTP(self.mx_addresses[0], self.mx_port,
+                         local_hostname=f"relay.{k.domain}", timeout=30)
+        try:
+            s.sendmail(f"warm-up@bounces.{k.domain}", [f"rcpt@{RCPT_DOMAIN}"],
+                       k.sign(msg) + msg)
+        finally:
+            s.quit()
+        got = [d for d in self.deliveries(want=1, timeout=30)
+               if d.header("Subject") == "world warm-up"]
+        if not got or [r for r, *_ in got[0].dkim()] != ["pass"]:
+            raise RuntimeError(f"world: the MX's warm-up message got "
+                               f"{got[0].results if got else 'no delivery'}:"
+                               f"\n{self.logs()}")
+        self.clear_deliveries()
 
     def _start_upstream(self):
         d = f"{self.dir}/upstream"
