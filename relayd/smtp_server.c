@@ -136,6 +136,7 @@ static void	smtp_readcb(struct bufferevent *, void *);
 static void	smtp_writecb(struct bufferevent *, void *);
 static void	smtp_eventcb(struct bufferevent *, short, void *);
 static void	smtp_close(struct smtp_session *, const char *reason);
+static void	smtp_out_to_bev(struct smtp_session *);
 
 const char *
 smtp_state_name(enum smtp_state st)
@@ -189,6 +190,10 @@ smtp_set_state(struct smtp_session *s, enum smtp_state st)
 	log_debug(s->id, "state %s -> %s", smtp_state_name(old),
 	    smtp_state_name(st));
 	s->state = st;
+	/* From here on the bufferevent's own write path (its write
+	 * callback drives the TLS switch and the final flush). */
+	if (st == SMTP_STATE_STARTTLS || st == SMTP_STATE_CLOSING)
+		smtp_out_to_bev(s);
 	if (old == SMTP_STATE_DATA || st == SMTP_STATE_DATA)
 		smtp_set_timeouts(s);
 }
@@ -213,10 +218,27 @@ smtp_can_process(const struct smtp_session *s)
 	}
 }
 
+/*
+ * Reading stays on while a commit or a password check runs: what the
+ * client pipelines meanwhile waits in the input buffer (at most
+ * SMTP_IN_HIGH, the read watermark) and is processed afterwards.  Not
+ * switching reading off and on again for every message saves two
+ * epoll_ctl calls per message.
+ */
 static void
 smtp_update_read(struct smtp_session *s)
 {
-	if (smtp_can_process(s) && !s->peer_eof)
+	int	 on;
+
+	switch (s->state) {
+	case SMTP_STATE_COMMIT:
+	case SMTP_STATE_AUTH_CHECK:
+		on = !s->holding && !s->wpaused;
+		break;
+	default:
+		on = smtp_can_process(s);
+	}
+	if (on && !s->peer_eof)
 		bufferevent_enable(s->bev, EV_READ);
 	else
 		bufferevent_disable(s->bev, EV_READ);
@@ -237,13 +259,62 @@ smtp_hold(struct smtp_session *s, uint64_t ms)
 	bufferevent_disable(s->bev, EV_READ);
 }
 
+/*
+ * Replies of a plaintext session in a plain state go to s->out and are
+ * written once per loop wakeup straight to the socket (smtp_flush_cb):
+ * when the socket takes them all, as it nearly always does, no write
+ * event is added and deleted again (two epoll_ctl calls and one more
+ * wakeup per reply burst).  What the socket does not take, and every
+ * reply under TLS, during STARTTLS or while closing, goes through the
+ * bufferevent, in order.
+ */
+static int
+smtp_direct_ok(const struct smtp_session *s)
+{
+	return s->out != NULL && !s->tls_bev &&
+	    s->state != SMTP_STATE_STARTTLS && s->state != SMTP_STATE_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+}
+
+static void
+smtp_out_to_bev(struct smtp_session *s)
+{
+	if (s->out != NULL && s->bev != NULL &&
+	    evbuffer_get_length(s->out) > 0)
+		bufferevent_write_buffer(s->bev, s->out);
+}
+
+static void
+smtp_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	s->flush_pending = 0;
+	if (evbuffer_get_length(s->out) == 0)
+		return;
+	if (smtp_direct_ok(s))
+		(void)evbuffer_write(s->out, s->fd);	/* EAGAIN: below */
+	/* The rest, or an error for the bufferevent to report. */
+	smtp_out_to_bev(s);
+}
+
 static void
 smtp_send(struct smtp_session *s, const char *p, size_t n)
 {
 	if (s->holding)
 		evbuffer_add(s->held, p, n);
-	else
+	else if (smtp_direct_ok(s)) {
+		evbuffer_add(s->out, p, n);
+		if (!s->flush_pending) {
+			s->flush_pending = 1;
+			event_active(s->flush_ev, EV_TIMEOUT, 1);
+		}
+	} else {
+		smtp_out_to_bev(s);
 		bufferevent_write(s->bev, p, n);
+	}
 }
 
 /*
@@ -1126,8 +1197,12 @@ smtp_process(struct smtp_session *s)
 			break;
 		}
 		out = bufferevent_get_output(s->bev);
-		if (evbuffer_get_length(out) > SMTP_OUT_HIGH)
+		if (evbuffer_get_length(out) + evbuffer_get_length(s->out) >
+		    SMTP_OUT_HIGH) {
+			/* The bufferevent's write callback ends the pause. */
+			smtp_out_to_bev(s);
 			s->wpaused = 1;
+		}
 	}
 	if (n == SMTP_BATCH && smtp_can_process(s) &&
 	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
@@ -1168,8 +1243,10 @@ smtp_hold_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_session	*s = arg;
 
 	s->holding = 0;
-	if (evbuffer_get_length(s->held) > 0)
+	if (evbuffer_get_length(s->held) > 0) {
+		smtp_out_to_bev(s);
 		bufferevent_write_buffer(s->bev, s->held);
+	}
 	smtp_resume(s);
 	smtp_maybe_free(s);
 }
@@ -1316,6 +1393,10 @@ smtp_session_free(struct smtp_session *s)
 		event_free(s->life_ev);
 	if (s->held)
 		evbuffer_free(s->held);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
+	if (s->out)
+		evbuffer_free(s->out);
 	/* A clean close under TLS sends close_notify (best effort, no
 	 * waiting for the peer's). */
 	if (s->bev && s->tls && !s->abort) {
@@ -1385,8 +1466,10 @@ smtp_session_new(struct relayd *r, struct listener *l,
 	s->hold_ev = evtimer_new(r->base, smtp_hold_cb, s);
 	s->life_ev = evtimer_new(r->base, smtp_life_cb, s);
 	s->held = evbuffer_new();
+	s->out = evbuffer_new();
+	s->flush_ev = event_new(r->base, -1, 0, smtp_flush_cb, s);
 	if (s->resume_ev == NULL || s->hold_ev == NULL || s->life_ev == NULL ||
-	    s->held == NULL)
+	    s->held == NULL || s->out == NULL || s->flush_ev == NULL)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
 	/* Replies are already batched per wakeup; do not let Nagle hold a
@@ -1410,7 +1493,7 @@ smtp_session_new(struct relayd *r, struct listener *l,
 	n = snprintf(line, sizeof(line), "220 %s ESMTP relayd\r\n",
 	    s->cf->hostname);
 	if (n > 0 && (size_t)n < sizeof(line))
-		bufferevent_write(s->bev, line, n);
+		smtp_send(s, line, n);
 	return s;
 fail:
 	log_error("-", "session_setup_failed client=%s", s->addr);

@@ -61,6 +61,9 @@ struct smtp_session {
 	struct event		*hold_ev;	/* delayed replies */
 	struct event		*life_ev;	/* session_timeout */
 	struct evbuffer		*held;		/* replies held back */
+	struct evbuffer		*out;		/* replies to write directly */
+	struct event		*flush_ev;	/* writes out, once per wakeup */
+	int			 flush_pending;
 	int			 holding;
 	int			 wpaused;	/* output above high mark */
 	int			 discarding;	/* in an over-long line */

@@ -133,6 +133,34 @@ print("%.3f" % (tot / hz))
 PY
 cpu_tree() { /usr/bin/python3 "$d/cputree.py" "$@"; }
 
+# CPU seconds of each thread name of PID ("relayd 1.23 relayd-io 4.56"),
+# user + system; with a second argument, a file of such a line read
+# before: the difference, per message (the first argument of the line
+# read from the third argument), in us.
+cat >"$d/threads.py" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+pid = sys.argv[1]
+now = {}
+for t in os.listdir(f"/proc/{pid}/task"):
+    try:
+        with open(f"/proc/{pid}/task/{t}/stat") as f:
+            s = f.read()
+    except OSError:
+        continue
+    name = s[s.index("(") + 1:s.rindex(")")]
+    x = s[s.rindex(")") + 2:].split()
+    now[name] = now.get(name, 0) + (int(x[11]) + int(x[12])) / hz
+if len(sys.argv) == 2:
+    print(" ".join(f"{k} {v:.3f}" for k, v in sorted(now.items())))
+else:
+    w = open(sys.argv[2]).read().split()
+    before = dict(zip(w[0::2], map(float, w[1::2])))
+    n = int(sys.argv[3])
+    print(", ".join(f"{k} {(v - before.get(k, 0)) / n * 1e6:.0f}"
+                    for k, v in sorted(now.items())) if n else "-")
+PY
+
 sigs() {	# DKIM-Signature fields with a=$1 seen by the sink
 	grep -c "^DKIM-Signature:.*a=$1\\|^[ 	].*a=$1;" "$d/sinkdump/all" 2>/dev/null || true
 }
@@ -195,7 +223,7 @@ run_side() {
 	# before its clock starts: relayd's deliberately slow password
 	# hashing is not counted (Postfix's sasldb check is cheap).
 	out=$("$loadgen" --port "$sub_port" --sessions "$SESSIONS" \
-	    --at-start "/usr/bin/python3 $d/cputree.py ${side_pids[*]} >$d/cpu0; date +%s.%N >$d/t0" \
+	    --at-start "/usr/bin/python3 $d/cputree.py ${side_pids[*]} >$d/cpu0; date +%s.%N >$d/t0; /usr/bin/python3 $d/threads.py ${side_pids[0]} >$d/thr0" \
 	    --count "$MESSAGES" --duration 600 --size 2048 --user bench \
 	    --pass bench-pw --from bench@own-domain.com \
 	    --rcpt rcpt@rcpt-domain.org 2>&1) || true
@@ -219,6 +247,7 @@ run_side() {
 	q=$(queue_files "$@")
 	local got=$(($(sink_count) - base0))
 	[ "$expect_sink" = 0 ] && got=$n
+	local thr=$(/usr/bin/python3 "$d/threads.py" "${side_pids[0]}" "$d/thr0" "$got" 2>/dev/null || echo -)
 	[ "$got" -lt "$n" ] && echo "$name: INCOMPLETE: the sink has $got of the $n accepted messages after the 300 s bound"
 	res_rate=$(awk -v n="$got" -v a="$t0" -v b="$t1" \
 	    'BEGIN {printf "%.0f", n / (b - a)}')
@@ -229,6 +258,7 @@ run_side() {
 	[ "${E2E_DUMP:-1}" = 0 ] && sigtext="signatures not counted (E2E_DUMP=0)"
 	echo "$name: $sigtext; $(($(sink_count sess) - sess0)) SMTP sessions to it had ended (cached connections still open are not counted)"
 	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all); load before $load0, after:$(uptime | sed 's/.*load average://')"
+	echo "$name: CPU per message by thread of pid ${side_pids[0]} (us): $thr"
 	echo "-- $name, one session (issue 5: median final-dot-to-250 under 1 ms): at most 2000 messages or 10 s"
 	"$loadgen" --port "$sub_port" --sessions 1 --count 2000 --duration 10 \
 	    --size 2048 --user bench --pass bench-pw \
