@@ -262,22 +262,33 @@ class Relayd:
             s.login(user, self.users[user][0])
         return s
 
-    def raw(self, kind="plain", timeout=10, source=None):
+    def raw(self, kind="plain", timeout=10, source=None, rcvbuf=None):
         """A raw socket after the banner was read; returns (sock, banner).
         kind: plain, starttls or implicit (an ssl socket); source: a
-        local address such as 127.0.0.2 to connect from."""
+        local address such as 127.0.0.2 to connect from; rcvbuf: the
+        socket's SO_RCVBUF, set before connecting (a small one makes
+        relayd's writes back up)."""
         port = {"plain": self.port_plain, "starttls": self.port_starttls,
                 "implicit": self.port_tls}[kind]
         src = (source, 0) if source else None
-        sock = socket.create_connection((self.host, port), timeout,
-                                        source_address=src)
+        if rcvbuf is None:
+            sock = socket.create_connection((self.host, port), timeout,
+                                            source_address=src)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.settimeout(timeout)
+            if src:
+                sock.bind(src)
+            sock.connect((self.host, port))
         if kind == "implicit":
             sock = self.ctx().wrap_socket(sock)
         return sock, read_reply(sock)
 
-    def session(self, kind="plain", user="alice", source=None, timeout=10):
+    def session(self, kind="plain", user="alice", source=None, timeout=10,
+                rcvbuf=None):
         """A raw socket after banner, EHLO and (if user) AUTH PLAIN."""
-        sock, banner = self.raw(kind, timeout, source)
+        sock, banner = self.raw(kind, timeout, source, rcvbuf)
         if banner[0] != 220:
             raise AssertionError(f"banner {banner}")
         code, text = send_cmd(sock, "EHLO client.test")

@@ -219,6 +219,50 @@ class Basic(unittest.TestCase):
         self.assertEqual(sorted(r["rcpt"] for r in got[0]["recipients"]),
                          ["p1@rcpt-domain.org", "p2@rcpt-domain.org", "p3@rcpt-domain.org"])
 
+    def test_pipelined_flood_unread(self):
+        """300,000 pipelined NOOPs from a client with a 4 KiB receive
+        buffer that reads nothing for a second: the replies (4.2 MB) back
+        up, so a direct write of relayd comes up short (seen with strace)
+        and the rest goes through the bufferevent, with reading paused
+        above its output mark (SMTP_OUT_HIGH).  Every reply arrives,
+        exactly once and in order, then a transaction still works."""
+        import threading
+        n = 300000
+        s = self.h.session(rcvbuf=4096)
+        sent = threading.Event()
+
+        def send_all():
+            s.sendall(b"NOOP\r\n" * n)
+            sent.set()
+
+        t = threading.Thread(target=send_all)
+        t.start()
+        time.sleep(1.0)
+        want = b"250 2.0.0 Ok\r\n" * n
+        got = b""
+        s.settimeout(30)
+        while len(got) < len(want):
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        t.join(30)
+        self.assertTrue(sent.is_set())
+        self.assertEqual(len(got), len(want))
+        self.assertEqual(got, want)
+        s.sendall(b"MAIL FROM:<alice@own-domain.com>\r\n"
+                  b"RCPT TO:<flood@rcpt-domain.org>\r\nDATA\r\n")
+        self.assertReply(read_reply(s), 250, "2.1.0")
+        self.assertReply(read_reply(s), 250, "2.1.5")
+        self.assertReply(read_reply(s), 354, "")
+        s.sendall(message(subject="after the flood") + b".\r\n")
+        code, text = read_reply(s, 30)
+        self.assertEqual(code, 250, text)
+        self.assertIsNotNone(queued_id(text), text)
+        s.sendall(b"QUIT\r\n")
+        self.assertReply(read_reply(s), 221, "2.0.0")
+        s.close()
+
     def test_pipelined_quit_after_rset(self):
         s = self.h.session(user=None)
         s.sendall(b"RSET\r\nNOOP\r\nQUIT\r\n")
