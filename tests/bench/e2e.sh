@@ -258,7 +258,7 @@ run_side() {
 	[ "${E2E_DUMP:-1}" = 0 ] && sigtext="signatures not counted (E2E_DUMP=0)"
 	echo "$name: $sigtext; $(($(sink_count sess) - sess0)) SMTP sessions to it had ended (cached connections still open are not counted)"
 	echo "$name: $res_rate messages/s end to end, $res_cpu us CPU per message ($(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {printf "%.2f", b - a}') s in all); load before $load0, after:$(uptime | sed 's/.*load average://')"
-	echo "$name: CPU per message by thread of pid ${side_pids[0]} (us): $thr"
+	case $name in relayd*) echo "$name: CPU per message by thread of pid ${side_pids[0]} (us): $thr" ;; esac
 	echo "-- $name, one session (issue 5: median final-dot-to-250 under 1 ms): at most 2000 messages or 10 s"
 	"$loadgen" --port "$sub_port" --sessions 1 --count 2000 --duration 10 \
 	    --size 2048 --user bench --pass bench-pw \
