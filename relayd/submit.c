@@ -3,11 +3,14 @@
  * the spool commit of one submitted message.  See submit.h.
  *
  * Owns: the signer (until handed to the signing job), the prefix of added
- * fields, and its pending job or commit, which it detaches when freed.
+ * fields, and its pending job, which it detaches when freed.  The job
+ * signs and starts the spool commit itself, on the worker thread: one
+ * hand-off fewer per message than coming back to the loop in between.
  * Limits: the header section as the framer bounds it ([limits]
  * header_size); at most DKIM_SIGN_MAX_SIGS signatures.
  */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +30,26 @@
 
 #define SUBMIT_HELO_MAX	64	/* HELO name as shown in Received */
 
+/*
+ * The signing job owns, while it runs, everything the commit needs: the
+ * envelope, the body and the fields that follow the signatures.  Its work()
+ * signs and hands all of it to spool_commit_prefixed(); the commit's
+ * callback gives the envelope back to the submit (for the log line) and
+ * answers.  done() and that callback both run on the loop, in either
+ * order; the job is freed after the last of them (refs).
+ */
 struct sign_job {
 	struct worker_job	 job;
-	struct submit		*sub;		/* NULL: owner gone */
+	struct submit		*sub;		/* NULL: owner gone (loop) */
+	atomic_int		 cancelled;	/* owner gone: do not commit */
 	struct dkim_sign	*signer;
+	struct spool		*spool;
+	struct envelope		 env;
+	struct buf		 body;
+	struct buf		 tail;		/* Received, added fields */
 	struct buf		 sigs;
-	int			 rc;
+	int			 rc;		/* 0: commit started */
+	int			 refs;		/* done(), commit callback */
 	char			 err[DKIM_ERR_LEN];
 };
 
@@ -50,14 +67,13 @@ struct submit {
 	size_t				 fed;		/* message bytes signed */
 	struct buf			 added;		/* Message-ID, Date */
 	struct sign_job			*job;
-	struct spool_commit		*commit;
 	struct envelope			 env;
 	struct buf			 body;
 	submit_cb			 cb;
 	void				*arg;
 };
 
-static void	submit_commit_done(int, const char *, void *);
+static void	sign_commit_done(int, const char *, void *);
 
 struct submit *
 submit_new(const struct submit_params *p)
@@ -92,10 +108,16 @@ submit_new(const struct submit_params *p)
 	return s;
 }
 
+/* Loop thread: done() or the commit's callback is over with the job. */
 static void
-sign_job_free(struct sign_job *j)
+sign_job_release(struct sign_job *j)
 {
+	if (--j->refs > 0)
+		return;
 	dkim_sign_free(j->signer);
+	envelope_clear(&j->env);
+	buf_clear(&j->body);
+	buf_clear(&j->tail);
 	buf_clear(&j->sigs);
 	free(j);
 }
@@ -105,10 +127,11 @@ submit_free(struct submit *s)
 {
 	if (s == NULL)
 		return;
-	if (s->job != NULL)
-		s->job->sub = NULL;	/* its done() frees it */
-	if (s->commit != NULL)
-		spool_commit_detach(s->commit);
+	if (s->job != NULL) {
+		/* Its done() and commit callback free it. */
+		s->job->sub = NULL;
+		atomic_store(&s->job->cancelled, 1);
+	}
 	dkim_sign_free(s->signer);
 	buf_clear(&s->added);
 	buf_clear(&s->body);
@@ -272,17 +295,46 @@ submit_reply(struct submit *s, int code, const char *status,
 		cb(s->arg, code, status, text);
 }
 
+/*
+ * Worker thread: sign, then start the spool commit of DKIM-Signature
+ * fields + j->tail + the body.  Touches only the job and the spool (whose
+ * spool_commit_prefixed() is thread-safe).  Once the commit is started its
+ * callback may run on the loop at any moment, so every field of the job
+ * is set before that call, and none is touched after it.
+ */
 static void
 sign_work(struct worker_job *wj)
 {
 	struct sign_job	*j = (struct sign_job *)wj;
+	struct buf	 prefix;
 
+	j->rc = -1;
 	if (dkim_sign_end_body(j->signer) == -1 ||
 	    dkim_sign_result(j->signer, &j->sigs) == -1) {
 		snprintf(j->err, sizeof(j->err), "%s",
 		    dkim_sign_error(j->signer));
-		j->rc = -1;
+		return;
 	}
+	/* The client went away: nobody is told of it, so no commit. */
+	if (atomic_load(&j->cancelled))
+		return;
+	buf_init(&prefix, SIZE_MAX);
+	if (buf_append(&prefix, j->sigs.data, j->sigs.len) == -1 ||
+	    buf_append(&prefix, j->tail.data, j->tail.len) == -1) {
+		snprintf(j->err, sizeof(j->err), "out of memory");
+		buf_clear(&prefix);
+		return;
+	}
+	j->rc = 0;
+	j->refs = 2;
+	if (spool_commit_prefixed(j->spool, &j->env, &prefix, &j->body,
+	    sign_commit_done, j) == NULL) {
+		/* Not started: no callback will come. */
+		j->rc = -2;
+		j->refs = 1;
+		snprintf(j->err, sizeof(j->err), "queue file write error");
+	}
+	buf_clear(&prefix);
 }
 
 /* Received: RFC 5321 4.4, with the protocol names of RFC 3848. */
@@ -301,58 +353,60 @@ submit_received(struct submit *s, struct buf *out)
 	    "\t%s\r\n", s->p.cf->hostname, s->proto, s->id, date);
 }
 
+/* Loop thread: the job hands the submit its envelope back and ends. */
+static struct submit *
+sign_job_detach(struct sign_job *j)
+{
+	struct submit	*s = j->sub;
+
+	if (s == NULL)
+		return NULL;
+	j->sub = NULL;
+	s->job = NULL;
+	envelope_clear(&s->env);
+	s->env = j->env;
+	memset(&j->env, 0, sizeof(j->env));
+	return s;
+}
+
+/* Loop thread: the signature job is over; its commit may still run. */
 static void
 sign_done(struct worker_job *wj)
 {
 	struct sign_job	*j = (struct sign_job *)wj;
-	struct submit	*s = j->sub;
-	struct buf	 prefix;
+	struct submit	*s;
 
-	if (s == NULL) {
-		sign_job_free(j);
+	if (j->rc == 0 || (s = sign_job_detach(j)) == NULL) {
+		sign_job_release(j);
 		return;
 	}
-	s->job = NULL;
 	if (j->rc == -1) {
 		log_error(s->id, "dkim_sign_failed domain=%s error=\"%s\"",
 		    s->dom->name, j->err);
-		sign_job_free(j);
+		sign_job_release(j);
 		submit_reply(s, 451, "4.3.0", "Error: cannot sign the message");
 		return;
 	}
-	buf_init(&prefix, SIZE_MAX);
-	if (buf_append(&prefix, j->sigs.data, j->sigs.len) == -1 ||
-	    submit_received(s, &prefix) == -1 ||
-	    buf_append(&prefix, s->added.data, s->added.len) == -1) {
-		buf_clear(&prefix);
-		sign_job_free(j);
-		submit_reply(s, 451, "4.3.0", "Error: out of memory");
-		return;
-	}
-	sign_job_free(j);
-	if ((s->env.bounce_domain = strdup(s->dom->bounce_domain)) == NULL ||
-	    (s->commit = spool_commit_prefixed(s->p.spool, &s->env, &prefix,
-	    &s->body, submit_commit_done, s)) == NULL) {
-		buf_clear(&prefix);
-		submit_reply(s, 451, "4.3.0", "Error: queue file write error");
-		return;
-	}
-	buf_clear(&prefix);
+	sign_job_release(j);
+	submit_reply(s, 451, "4.3.0", "Error: queue file write error");
 }
 
+/* Loop thread: the spool commit the job started is over. */
 static void
-submit_commit_done(int status, const char *id, void *arg)
+sign_commit_done(int status, const char *id, void *arg)
 {
-	struct submit	*s = arg;
+	struct sign_job	*j = arg;
+	struct submit	*s = sign_job_detach(j);
 	char		 text[64];
 
-	s->commit = NULL;
-	if (status != 0) {
-		submit_reply(s, 451, "4.3.0", "Error: queue file write error");
-		return;
-	}
 	snprintf(text, sizeof(text), "Ok: queued as %s", id);
-	submit_reply(s, 250, "2.0.0", text);
+	sign_job_release(j);
+	if (s == NULL)
+		return;
+	if (status != 0)
+		submit_reply(s, 451, "4.3.0", "Error: queue file write error");
+	else
+		submit_reply(s, 250, "2.0.0", text);
 }
 
 const struct envelope *
@@ -386,9 +440,25 @@ submit_finish(struct submit *s, struct envelope *env, struct buf *body,
 	j->job.work = sign_work;
 	j->job.done = sign_done;
 	j->sub = s;
+	j->refs = 1;
+	atomic_init(&j->cancelled, 0);
+	j->spool = s->p.spool;
+	buf_init(&j->sigs, 64 * 1024);
+	buf_init(&j->body, 0);
+	buf_init(&j->tail, SIZE_MAX);
+	if ((s->env.bounce_domain = strdup(s->dom->bounce_domain)) == NULL ||
+	    submit_received(s, &j->tail) == -1 ||
+	    buf_append(&j->tail, s->added.data, s->added.len) == -1) {
+		sign_job_release(j);
+		submit_reply(s, 451, "4.3.0", "Error: out of memory");
+		return;
+	}
 	j->signer = s->signer;
 	s->signer = NULL;
-	buf_init(&j->sigs, 64 * 1024);
+	/* The job owns the envelope and the body until it ends. */
+	j->env = s->env;
+	memset(&s->env, 0, sizeof(s->env));
+	buf_move(&j->body, &s->body);
 	s->job = j;
 	worker_submit(s->p.workers, &j->job);
 }

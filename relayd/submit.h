@@ -12,7 +12,8 @@
  *      no second read of the body); at the final dot a worker thread
  *      finishes the hashes and signs with every key of the domain;
  *   4. the spool commit of DKIM-Signature + Received + added fields +
- *      the message as received, without copying the body.
+ *      the message as received, without copying the body, started by
+ *      that same worker thread (no trip back to the loop in between).
  *
  * The DKIM-Signature fields are computed over exactly the bytes stored
  * and sent (invariant 4); Received is never signed.

@@ -17,6 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (Relayd, VERP_RE, as_submitted, message,  # noqa: E402
+                     read_reply,
                      verp_decode, verp_key)
 
 QUEUED_RE = re.compile(r"^2\.0\.0 Ok: queued as ([0-9a-f]{16})$")
@@ -195,6 +196,56 @@ class CaptureTest(unittest.TestCase):
         env = parse_envelope(data)
         self.assertEqual(env["id"], qid2.encode())
         self.assertNotIn(b"x" * 76, data)
+
+    def test_client_gone_after_the_dot(self):
+        """24 clients send a whole message (signed with RSA and Ed25519 by
+        the default configuration) and reset the connection right after
+        the final dot, while relayd signs and commits it.  Each such
+        message is then captured complete or not at all (seen: the
+        signing job finds its client gone and commits nothing, or the
+        commit ends with nobody to tell; most are captured); relayd goes on
+        (the next message gets its 250 and is captured) and stops cleanly:
+        exit status 0, no sanitizer report in its log."""
+        import socket
+        import struct
+        h = self.h
+        gone = {}
+        for i in range(24):
+            msg = message(subject=f"gone {i}", body=f"n={i}\r\n".encode())
+            gone[f"gone {i}"] = msg
+            s = h.session()
+            s.sendall(b"MAIL FROM:<alice@own-domain.com>\r\n"
+                      b"RCPT TO:<rcpt@rcpt-domain.org>\r\nDATA\r\n")
+            for want in (250, 250, 354):
+                self.assertEqual(read_reply(s)[0], want)
+            s.sendall(msg + b".\r\n")
+            # 0 to 7 ms: before, during and after the signature and the
+            # commit, so that some are captured and some are not.
+            time.sleep(i * 0.0003)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            s.close()                           # RST, no 250 read
+        last = message(subject="after them", body=b"still here\r\n")
+        qid = queued_id(self, *send(h, last))
+        self.assertTrue(wait_for(lambda: h.spool_files() == [], 20))
+        got = h.captured(wait=10, want=1)
+        by_subject = {}
+        for j, e in got:
+            subj = re.search(rb"(?m)^Subject: (.*)\r$", e).group(1).decode()
+            by_subject.setdefault(subj, []).append((j, e))
+        self.assertEqual([j["id"] for j, _ in by_subject["after them"]],
+                         [qid])
+        self.assertEqual(as_submitted(by_subject["after them"][0][1]), last)
+        for subj, msg in gone.items():
+            copies = by_subject.get(subj, [])
+            self.assertLessEqual(len(copies), 1, subj)
+            for _, e in copies:
+                self.assertEqual(as_submitted(e), msg)
+        self.assertEqual(set(by_subject) - set(gone), {"after them"})
+        h.stop()
+        self.assertEqual(h.proc.returncode, 0)
+        self.assertNotIn("Sanitizer", h.logtext())
+        self.assertNotIn("runtime error", h.logtext())
 
     def test_many_messages_in_one_session(self):
         h = self.h
