@@ -9,9 +9,9 @@
  *
  * Capture: the dispatcher hands batches of up to QUEUE_BATCH_MAX IDs, at
  * most QUEUE_CAPTURE_JOBS at a time, to the spool as riders (spool.h): a
- * batch writes its capture files before a commit round's data flush,
- * names them after it, and once the round's second flush has made the
- * names durable takes the messages out of the spool, so a crash may
+ * batch writes its capture files before one step's flush of the spool's
+ * committer, names them in the next step, and once that step's flush has
+ * made the names durable takes the messages out of the spool, so a crash may
  * capture a message twice but never loses it.  The bytes come with the
  * message from the commit (queue_add_file()), or are read from the spool.
  *
@@ -91,9 +91,9 @@
 /* An envelope sender: RFC 5321 4.5.3.1.3 path limit. */
 #define QUEUE_SENDER_MAX	257
 /*
- * Capture batches in flight: they ride on the spool's commit rounds
- * (spool.h), so one can be in a round while the next waits for the
- * following one.
+ * Capture batches in flight: they ride on the spool committer's steps
+ * (spool.h), two steps each, so one can be named while the next one's
+ * files are written.
  */
 #define QUEUE_CAPTURE_JOBS	2
 /* Messages waiting in the ready list with their bytes in memory. */
@@ -129,7 +129,7 @@ struct qitem {
 	struct capture_staged	 st;
 };
 
-/* A capture batch: a rider on a spool commit round (spool.h). */
+/* A capture batch: a rider on the spool committer's steps (spool.h). */
 struct qjob {
 	struct spool_rider	 rider;
 	struct queue		*q;		/* NULL: the queue is gone */
@@ -1258,8 +1258,8 @@ msg_dsn(struct msg *m, int delay)
 
 static void	rm_flush(struct queue *);
 
-/* A spool round's worker, after its flushes: the removals ride on the
- * next round's flush of queue/. */
+/* The spool committer, after a step's flush: the removals ride on the
+ * next step's flush of queue/. */
 static size_t
 rm_settle(struct spool_rider *rd, int durable)
 {
@@ -2423,7 +2423,7 @@ out:
 }
 
 /*
- * Worker thread, in a spool commit round before its flush: stage the
+ * Worker thread, in a spool committer step before its flush: stage the
  * batch's files.  Touches only the job, the spool (whose calls used here
  * are thread-safe) and the file system.  A capture_dir on another file
  * system than the spool's is flushed here.
@@ -2467,9 +2467,9 @@ queue_capture_stage(struct spool_rider *rd)
 }
 
 /*
- * Worker thread, after the round's data flush: name the files.  On
+ * Worker thread, in the next step, its data flushed: name the files.  On
  * another file system than the spool's, fsync capture_dir here; on the
- * same, the round's second syncfs covers the names.
+ * same, that step's syncfs covers the names.
  */
 static void
 queue_capture_publish(struct spool_rider *rd, int flushed)
@@ -2512,7 +2512,7 @@ queue_capture_publish(struct spool_rider *rd, int flushed)
 }
 
 /*
- * Worker thread, after the round's name flush: the captures are durable;
+ * Worker thread, after that step's flush: the captures are durable;
  * now, and only now, take the messages out of the spool.  A crash before
  * that removal is durable captures a message twice, never loses it.
  */

@@ -37,8 +37,9 @@ struct relayd_gen {
 	unsigned		 refs;		/* sessions using it */
 };
 
-/* Threads that flush the spool and capture files (see main.c): two for
- * the spool's commit rounds (spool.c), one for queue reads and writes. */
+/* Threads that flush the spool and capture files (see main.c): the
+ * spool's committer (spool.c, one step at a time) and queue reads and
+ * writes. */
 #define RELAYD_IO_THREADS	3
 
 struct relayd {

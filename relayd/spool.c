@@ -3,16 +3,21 @@
  *
  * Owns the directories under the spool dir and their descriptors, the
  * list of pending commits and riders, the pool of recycled files and the
- * committer jobs that drain the lists.  The loop thread queues commits
- * and riders; a committer (a worker job) runs one round: it takes up to
- * SPOOL_BATCH_MAX commits and every waiting rider, writes each commit to
- * a recycled tmp/r.N or a new tmp/ID while the riders write their files,
- * makes all of it durable with one flush, renames each commit into
- * queue/, lets the riders name their files and take what they finished
- * out of queue/, fsyncs queue/ once and hands the round back to the loop,
- * which runs the callbacks.  Up to SPOOL_COMMITTERS rounds run at once; a
- * committer passes the turn to a fresh job when more work arrived while
- * it worked, so batches grow with the load.
+ * committer that drains the lists.  The loop thread queues commits and
+ * riders; the committer is a conveyor of steps (worker jobs, one at a
+ * time), each with one flush.  A step takes up to SPOOL_BATCH_MAX commits
+ * and every waiting rider, writes each commit to a recycled tmp/r.N or a
+ * new tmp/ID while the riders write their files, renames the previous
+ * step's commits (whose bytes the previous flush made durable) into
+ * queue/ and lets the previous step's riders name their files; then one
+ * flush makes this step's bytes and the previous step's names durable.
+ * The previous step's commits are then acknowledged (the step's done()
+ * runs their callbacks on the loop) and its riders take what they
+ * finished out of queue/.  So a commit is written in one step and named
+ * in the next, a name never reaches the disk before its bytes, and each
+ * flush serves two batches: one flush per batch, where a round of its
+ * own cost two.  A step passes the turn to a fresh job while anything is
+ * left, so batches grow with the load.
  *
  * Limits: a spool file read at start is at most SPOOL_FILE_MAX bytes; the
  * free-space figure is at most a second old.
@@ -43,10 +48,7 @@
 #include "worker.h"
 
 #define SPOOL_BATCH_MAX		64
-/* Rounds in flight at once: a commit that arrives while one waits for
- * the disk starts the next at once instead of waiting a whole round. */
-#define SPOOL_COMMITTERS	2
-/* Removals no round flushed are flushed this long after the last round:
+/* Removals no step flushed are flushed this long after the last step:
  * at one message at a time, the next commit's flush usually comes first
  * and covers them for nothing. */
 #define SPOOL_REMOVAL_FLUSH_MS	20
@@ -76,8 +78,13 @@ struct spool_commit {
 struct spool_batch {
 	struct worker_job	 job;
 	struct spool		*sp;
-	struct spool_commit	*list;
-	struct spool_rider	*riders;
+	struct spool_commit	*list;		/* written in this step */
+	struct spool_rider	*riders;	/* staged in this step */
+	struct spool_commit	*prev;		/* named in this step */
+	struct spool_rider	*prev_riders;	/* published in this step */
+	int			 prev_flushed;	/* their bytes are durable */
+	struct spool_commit	*report;	/* done(): their callbacks */
+	struct spool_rider	*finished;	/* done(): their done() */
 	int			 flush;		/* flush queue/'s removals */
 };
 
@@ -689,13 +696,13 @@ spool_has_room(struct spool *sp, uint64_t bytes)
 	return sp->room_free >= bytes;
 }
 
-/* Start a committer job if none runs.  Called with sp->mtx held. */
+/* Start the committer if it does not run.  Called with sp->mtx held. */
 static int
 spool_start_locked(struct spool *sp)
 {
 	struct spool_batch	*b;
 
-	if (sp->running >= SPOOL_COMMITTERS)
+	if (sp->running > 0)
 		return 0;
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return -1;
@@ -707,7 +714,7 @@ spool_start_locked(struct spool *sp)
 	return 0;
 }
 
-/* Loop thread: removals still unflushed and no round running. */
+/* Loop thread: removals still unflushed and no step running. */
 static void
 spool_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -933,25 +940,46 @@ spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 	    strerror(e));
 }
 
+/* Append list b to the end of list *a (spool_commit). */
+static void
+spool_commits_append(struct spool_commit **a, struct spool_commit *b)
+{
+	while (*a != NULL)
+		a = &(*a)->next;
+	*a = b;
+}
+
+static void
+spool_riders_append(struct spool_rider **a, struct spool_rider *b)
+{
+	while (*a != NULL)
+		a = &(*a)->next;
+	*a = b;
+}
+
 /*
- * Runs on a worker: one round.  Write the batch's files and let the riders
- * stage theirs, make it all durable with one flush, rename the batch into
- * queue/ and let the riders name theirs, make the names durable with a
- * second flush (a syncfs when riders named files on the spool's file
- * system, else an fsync of queue/), then let the riders take what they
- * finished out of queue/.
+ * Runs on a worker: one step of the conveyor (see the top of this file).
+ * Its commits and staging riders go on to the next step, which names them;
+ * the commits named here, and the commits and riders that ended here, go
+ * back to the loop with this step's done().  Steps run one at a time
+ * (sp->running); with no memory for the next step's job, this one goes on
+ * with it itself.
  */
 static void
 spool_batch_work(struct worker_job *j)
 {
 	struct spool_batch	*b = (struct spool_batch *)j;
 	struct spool		*sp = b->sp;
-	struct spool_commit	*c, **pp;
-	struct spool_rider	*rd;
+	struct spool_commit	*c, *cnext, **pp, *carry = NULL;
+	struct spool_rider	*rd, *rnext, *rcarry = NULL;
 	struct spool_batch	*nb;
-	size_t			 staged = 0, settled = 0;
-	int			 n, ok = 0, e, per_file, flushed = 1, durable;
+	size_t			 staged, settled;
+	int			 n, ok, named, published, per_file, e, rc;
+	int			 flushed, more;
 
+again:
+	staged = settled = 0;
+	ok = named = published = 0;
 	/* Take up to SPOOL_BATCH_MAX waiting commits, and every rider. */
 	pthread_mutex_lock(&sp->mtx);
 	b->list = sp->head;
@@ -966,6 +994,7 @@ spool_batch_work(struct worker_job *j)
 	if (b->flush) {
 		settled = sp->unflushed;
 		sp->unflushed = 0;
+		b->flush = 0;
 	}
 	pthread_mutex_unlock(&sp->mtx);
 	if (settled > 0 && fsync(sp->queuefd) == -1)
@@ -973,15 +1002,19 @@ spool_batch_work(struct worker_job *j)
 		    strerror(errno));
 	settled = 0;
 
+	/* This step's bytes: the riders' files, then the commits'. */
 	for (rd = b->riders; rd != NULL; rd = rd->next)
 		if (rd->stage != NULL)
 			staged += rd->stage(rd);
+	for (rd = b->prev_riders; rd != NULL; rd = rd->next)
+		if (rd->publish != NULL)
+			published = 1;
 	/*
-	 * A lone message is flushed with fdatasync, which costs less than a
-	 * syncfs of the whole file system; a group, or a message with riders'
-	 * files, shares one syncfs.
+	 * A lone message with nothing else to make durable but queue/'s
+	 * names is flushed with fdatasync, which costs less than a syncfs of
+	 * the whole file system; anything more shares one syncfs.
 	 */
-	per_file = staged == 0 &&
+	per_file = staged == 0 && !published &&
 	    (sp->flush == SPOOL_FLUSH_FDATASYNC || n <= 1);
 	for (c = b->list; c != NULL; c = c->next) {
 		if (spool_write_one(sp, c, per_file) == -1)
@@ -995,49 +1028,52 @@ spool_batch_work(struct worker_job *j)
 		buf_clear(&c->prefix);
 		buf_clear(&c->head);
 	}
-	if ((staged > 0 || (ok > 0 && !per_file)) &&
-	    syncfs(sp->tmpfd) == -1) {
-		e = errno;
-		for (c = b->list; c != NULL; c = c->next)
-			if (c->status == 0)
-				spool_fail(sp, c, "syncfs", e);
-		ok = 0;
-		flushed = 0;
-	}
-	for (c = b->list; ok > 0 && c != NULL; c = c->next) {
+
+	/* The previous step's names, its bytes being durable. */
+	for (c = b->prev; c != NULL; c = c->next) {
 		if (c->status != 0)
 			continue;
+		if (!b->prev_flushed) {
+			spool_fail(sp, c, "syncfs", EIO);
+			continue;
+		}
 		if (renameat2(sp->tmpfd, c->tmp, sp->queuefd, c->id,
 		    RENAME_NOREPLACE) == -1 && (errno != EINVAL ||
 		    renameat(sp->tmpfd, c->tmp, sp->queuefd, c->id) == -1)) {
 			spool_fail(sp, c, "rename", errno);
-			ok--;
 			continue;
 		}
 		c->written = 0;
+		named++;
 	}
-	for (rd = b->riders; rd != NULL; rd = rd->next)
+	for (rd = b->prev_riders; rd != NULL; rd = rd->next)
 		if (rd->publish != NULL)
-			rd->publish(rd, flushed);
+			rd->publish(rd, b->prev_flushed);
+
 	/*
-	 * The names: a syncfs covers queue/ and the riders' directories on
-	 * this file system (and the removals of earlier rounds' riders).
+	 * One flush: this step's bytes and the previous step's names (a
+	 * syncfs also covers the riders' directories on this file system,
+	 * and every removal made before it).
 	 */
-	durable = 1;
-	if (ok > 0 || staged > 0) {
-		/* This flush covers every removal made before it. */
+	rc = 0;
+	if (staged > 0 || published || (ok > 0 && !per_file) || named > 0) {
 		pthread_mutex_lock(&sp->mtx);
 		sp->unflushed = 0;
 		pthread_mutex_unlock(&sp->mtx);
-		if (staged > 0)
-			durable = syncfs(sp->queuefd) == 0;
+		if (staged > 0 || published || (ok > 0 && !per_file))
+			rc = syncfs(sp->tmpfd);
 		else
-			durable = fsync(sp->queuefd) == 0;
+			rc = fsync(sp->queuefd);
 	}
-	if (!durable) {
-		/* Nothing is acknowledged; take the files back out. */
-		e = errno;
-		for (c = b->list; c != NULL; c = c->next) {
+	e = errno;
+	flushed = rc == 0;
+	if (!flushed) {
+		if (!per_file)
+			for (c = b->list; c != NULL; c = c->next)
+				if (c->status == 0)
+					spool_fail(sp, c, "syncfs", e);
+		/* Nothing named here is acknowledged: take it back out. */
+		for (c = b->prev; c != NULL; c = c->next) {
 			if (c->status != 0)
 				continue;
 			unlinkat(sp->queuefd, c->id, 0);
@@ -1045,28 +1081,68 @@ spool_batch_work(struct worker_job *j)
 			log_error(c->id, "spool_write_failed step=fsync "
 			    "error=\"%s\"", strerror(e));
 		}
-		if (ok == 0)
+		if (named == 0 && ok == 0)
 			log_error("-", "spool_fsync_failed error=\"%s\"",
 			    strerror(e));
 		fsync(sp->queuefd);
 	}
-	for (rd = b->riders; rd != NULL; rd = rd->next)
+	/* The previous step's riders, and this step's that only settle. */
+	for (rd = b->prev_riders; rd != NULL; rd = rd->next)
 		if (rd->settle != NULL)
-			settled += rd->settle(rd, durable);
+			settled += rd->settle(rd, flushed);
+	spool_riders_append(&b->finished, b->prev_riders);
+	b->prev_riders = NULL;
+	for (rd = b->riders; rd != NULL; rd = rnext) {
+		rnext = rd->next;
+		rd->next = NULL;
+		if (rd->stage == NULL && rd->publish == NULL) {
+			if (rd->settle != NULL)
+				settled += rd->settle(rd, 1);
+			spool_riders_append(&b->finished, rd);
+		} else
+			spool_riders_append(&rcarry, rd);
+	}
+	b->riders = NULL;
+	/* Named (or failed) commits go back; this step's written ones on. */
+	spool_commits_append(&b->report, b->prev);
+	b->prev = NULL;
+	for (c = b->list; c != NULL; c = cnext) {
+		cnext = c->next;
+		c->next = NULL;
+		if (c->status == 0)
+			spool_commits_append(&carry, c);
+		else
+			spool_commits_append(&b->report, c);
+	}
+	b->list = NULL;
 
-	/* Pass the turn to a new job if more work is waiting. */
+	/* Pass the turn to the next step if anything is left. */
 	pthread_mutex_lock(&sp->mtx);
 	sp->unflushed += settled;
-	if ((sp->head != NULL || sp->riders != NULL) &&
-	    (nb = calloc(1, sizeof(*nb))) != NULL) {
+	more = carry != NULL || rcarry != NULL || sp->head != NULL ||
+	    sp->riders != NULL;
+	nb = NULL;
+	if (more && (nb = calloc(1, sizeof(*nb))) != NULL) {
 		nb->job.work = spool_batch_work;
 		nb->job.done = spool_batch_done;
 		nb->sp = sp;
+		nb->prev = carry;
+		nb->prev_riders = rcarry;
+		nb->prev_flushed = flushed;
 		worker_submit(sp->wp, &nb->job);
-	} else
+	} else if (!more)
 		sp->running--;
 	pthread_mutex_unlock(&sp->mtx);
-	/* Removals left unflushed when no round follows: spool_batch_done()
+	if (more && nb == NULL) {
+		/* No memory for a job: this one takes the next step. */
+		b->prev = carry;
+		b->prev_riders = rcarry;
+		b->prev_flushed = flushed;
+		carry = NULL;
+		rcarry = NULL;
+		goto again;
+	}
+	/* Removals left unflushed when no step follows: spool_batch_done()
 	 * arms a timer for them. */
 }
 
@@ -1079,7 +1155,7 @@ spool_batch_done(struct worker_job *j)
 	struct spool_commit	*c, *next;
 	struct spool_rider	*rd, *rnext;
 
-	for (c = b->list; c != NULL; c = next) {
+	for (c = b->report; c != NULL; c = next) {
 		next = c->next;
 		if (c->cb != NULL)
 			c->cb(c->status, c->id, c->arg);
@@ -1091,15 +1167,12 @@ spool_batch_done(struct worker_job *j)
 		free(c->image);
 		free(c);
 	}
-	for (rd = b->riders; rd != NULL; rd = rnext) {
+	for (rd = b->finished; rd != NULL; rd = rnext) {
 		rnext = rd->next;
 		rd->done(rd, 1);
 	}
 	free(b);
-	/* A committer that could not pass its turn on (no memory). */
 	pthread_mutex_lock(&sp->mtx);
-	if (sp->head != NULL || sp->riders != NULL)
-		spool_start_locked(sp);
 	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
 	    !evtimer_pending(sp->flush_ev, NULL)) {
 		struct timeval tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };

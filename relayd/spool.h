@@ -113,22 +113,26 @@ void	spool_set_notify(struct spool *, void (*queued)(const char *id,
 int	spool_path(const struct spool *, const char *id, char *out,
 	    size_t outlen);
 /*
- * Riders: file work that shares a commit round's flushes.  The committer
- * takes every waiting rider with its next batch (a round starts for a
- * rider alone if none runs) and calls, on its worker thread:
- *   stage()      before the round's data flush: write files; returns how
+ * Riders: file work that shares the committer's flushes (spool.c: a
+ * conveyor of steps, one flush each).  The committer takes every waiting
+ * rider with its next step (a step starts for a rider alone if none runs)
+ * and calls, on its worker thread:
+ *   stage()      in that step, before its flush: write files; returns how
  *                many it wrote (0: nothing to flush for it);
- *   publish()    after that flush (flushed: 1 if it worked) and the
- *                round's renames: name the files (a rider whose files are
- *                on another file system than the spool's fsyncs their
- *                directory itself, spool_same_fs());
- *   settle()     after the round's name flush (durable: 1 if it worked;
- *                on the spool's file system it is a syncfs, which covers
- *                the riders' names too): take the messages finished out
- *                of queue/ with spool_unqueue().  Those removals become
- *                durable with the next round's flush (or a flush of
- *                queue/ when no round follows): a crash before may do a
- *                message's work twice, never lose it;
+ *   publish()    in the next step (flushed: 1 if the step before made
+ *                the staged files durable), before that step's flush:
+ *                name the files (a rider whose files are on another file
+ *                system than the spool's fsyncs their directory itself,
+ *                spool_same_fs());
+ *   settle()     after that flush (durable: 1 if it worked; on the
+ *                spool's file system it is a syncfs, which covers the
+ *                riders' names too): take the messages finished out of
+ *                queue/ with spool_unqueue().  Those removals become
+ *                durable with the next step's flush (or a flush of
+ *                queue/ when no step follows): a crash before may do a
+ *                message's work twice, never lose it.  A rider with
+ *                neither stage() nor publish() settles in the step that
+ *                took it, after its flush;
  * then, on the loop thread, done() (ran 0: spool_free() found the rider
  * waiting; nothing was called).  stage, publish and settle may be NULL
  * (a rider that only removes has nothing to stage or publish).
