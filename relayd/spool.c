@@ -1009,13 +1009,18 @@ again:
 	for (rd = b->prev_riders; rd != NULL; rd = rd->next)
 		if (rd->publish != NULL)
 			published = 1;
+	for (c = b->prev; c != NULL; c = c->next)
+		if (c->status == 0)
+			named++;		/* to be named, counted again below */
 	/*
-	 * A lone message with nothing else to make durable but queue/'s
-	 * names is flushed with fdatasync, which costs less than a syncfs of
-	 * the whole file system; anything more shares one syncfs.
+	 * A lone message with nothing else to make durable is flushed with
+	 * fdatasync, which costs less than a syncfs of the whole file system;
+	 * anything more shares one syncfs (with SPOOL_FLUSH_FDATASYNC, files
+	 * are always flushed one by one and queue/ with fsync).
 	 */
 	per_file = staged == 0 && !published &&
-	    (sp->flush == SPOOL_FLUSH_FDATASYNC || n <= 1);
+	    (sp->flush == SPOOL_FLUSH_FDATASYNC || (n <= 1 && named == 0));
+	named = 0;
 	for (c = b->list; c != NULL; c = c->next) {
 		if (spool_write_one(sp, c, per_file) == -1)
 			spool_fail(sp, c, "write", errno);
