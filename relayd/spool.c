@@ -1121,13 +1121,21 @@ again:
 	}
 	b->list = NULL;
 
-	/* Pass the turn to the next step if anything is left. */
+	/*
+	 * Pass the turn to the next step if anything is left.  When this step
+	 * has nothing to report and nothing new is waiting (a lone message:
+	 * its bytes flushed, its name not yet), it takes the next step itself:
+	 * no hand-off to another thread, and nobody waits on its done().
+	 */
 	pthread_mutex_lock(&sp->mtx);
 	sp->unflushed += settled;
 	more = carry != NULL || rcarry != NULL || sp->head != NULL ||
 	    sp->riders != NULL;
 	nb = NULL;
-	if (more && (nb = calloc(1, sizeof(*nb))) != NULL) {
+	if (more && b->report == NULL && b->finished == NULL &&
+	    sp->head == NULL && sp->riders == NULL) {
+		/* Below: this job goes on. */
+	} else if (more && (nb = calloc(1, sizeof(*nb))) != NULL) {
 		nb->job.work = spool_batch_work;
 		nb->job.done = spool_batch_done;
 		nb->sp = sp;
@@ -1139,7 +1147,7 @@ again:
 		sp->running--;
 	pthread_mutex_unlock(&sp->mtx);
 	if (more && nb == NULL) {
-		/* No memory for a job: this one takes the next step. */
+		/* This job takes the next step (also with no memory for one). */
 		b->prev = carry;
 		b->prev_riders = rcarry;
 		b->prev_flushed = flushed;
@@ -1187,10 +1195,65 @@ spool_batch_done(struct worker_job *j)
 	pthread_mutex_unlock(&sp->mtx);
 }
 
+/*
+ * A rider with only settle() (removals) needs no flush of its own and no
+ * place in the committer's steps: a job of its own runs it beside them,
+ * so a commit never waits behind it.  The removals become durable with
+ * the committer's next flush, or the flush timer's.
+ */
+struct spool_settle_job {
+	struct worker_job	 job;
+	struct spool		*sp;
+	struct spool_rider	*rd;
+};
+
+static void
+spool_settle_work(struct worker_job *wj)
+{
+	struct spool_settle_job	*j = (struct spool_settle_job *)wj;
+	size_t			 settled = 0;
+
+	if (j->rd->settle != NULL)
+		settled = j->rd->settle(j->rd, 1);
+	pthread_mutex_lock(&j->sp->mtx);
+	j->sp->unflushed += settled;
+	pthread_mutex_unlock(&j->sp->mtx);
+}
+
+static void
+spool_settle_done(struct worker_job *wj)
+{
+	struct spool_settle_job	*j = (struct spool_settle_job *)wj;
+	struct spool		*sp = j->sp;
+
+	j->rd->done(j->rd, 1);
+	free(j);
+	pthread_mutex_lock(&sp->mtx);
+	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
+	    !evtimer_pending(sp->flush_ev, NULL)) {
+		struct timeval tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };
+
+		evtimer_add(sp->flush_ev, &tv);
+	}
+	pthread_mutex_unlock(&sp->mtx);
+}
+
 int
 spool_ride(struct spool *sp, struct spool_rider *rd)
 {
 	rd->next = NULL;
+	if (rd->stage == NULL && rd->publish == NULL) {
+		struct spool_settle_job *j;
+
+		if ((j = calloc(1, sizeof(*j))) == NULL)
+			return -1;
+		j->job.work = spool_settle_work;
+		j->job.done = spool_settle_done;
+		j->sp = sp;
+		j->rd = rd;
+		worker_submit(sp->wp, &j->job);
+		return 0;
+	}
 	pthread_mutex_lock(&sp->mtx);
 	if (spool_start_locked(sp) == -1) {
 		pthread_mutex_unlock(&sp->mtx);

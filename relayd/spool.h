@@ -131,8 +131,9 @@ int	spool_path(const struct spool *, const char *id, char *out,
  *                durable with the next step's flush (or a flush of
  *                queue/ when no step follows): a crash before may do a
  *                message's work twice, never lose it.  A rider with
- *                neither stage() nor publish() settles in the step that
- *                took it, after its flush;
+ *                neither stage() nor publish() (removals) settles at
+ *                once, in a job of its own beside the committer's steps,
+ *                so that no commit waits behind it;
  * then, on the loop thread, done() (ran 0: spool_free() found the rider
  * waiting; nothing was called).  stage, publish and settle may be NULL
  * (a rider that only removes has nothing to stage or publish).
