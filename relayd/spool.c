@@ -1123,17 +1123,18 @@ again:
 
 	/*
 	 * Pass the turn to the next step if anything is left.  When this step
-	 * has nothing to report and nothing new is waiting (a lone message:
-	 * its bytes flushed, its name not yet), it takes the next step itself:
-	 * no hand-off to another thread, and nobody waits on its done().
+	 * named no commit and nothing new is waiting (a lone message: its
+	 * bytes flushed, its name not yet), it takes the next step itself: no
+	 * hand-off to another thread, and no client waits on its done() (a
+	 * rider's done() may wait one step).
 	 */
 	pthread_mutex_lock(&sp->mtx);
 	sp->unflushed += settled;
 	more = carry != NULL || rcarry != NULL || sp->head != NULL ||
 	    sp->riders != NULL;
 	nb = NULL;
-	if (more && b->report == NULL && b->finished == NULL &&
-	    sp->head == NULL && sp->riders == NULL) {
+	if (more && b->report == NULL && sp->head == NULL &&
+	    sp->riders == NULL) {
 		/* Below: this job goes on. */
 	} else if (more && (nb = calloc(1, sizeof(*nb))) != NULL) {
 		nb->job.work = spool_batch_work;
