@@ -1258,8 +1258,8 @@ msg_dsn(struct msg *m, int delay)
 
 static void	rm_flush(struct queue *);
 
-/* The spool committer, after a step's flush: the removals ride on the
- * next step's flush of queue/. */
+/* A worker, in a job of its own (spool_ride()): the removals become
+ * durable with the spool committer's next flush of queue/. */
 static size_t
 rm_settle(struct spool_rider *rd, int durable)
 {

@@ -940,21 +940,25 @@ spool_fail(struct spool *sp, struct spool_commit *c, const char *what, int e)
 	    strerror(e));
 }
 
-/* Append list b to the end of list *a (spool_commit). */
-static void
-spool_commits_append(struct spool_commit **a, struct spool_commit *b)
+/* The end of a list of commits (its last next pointer). */
+static struct spool_commit **
+spool_commits_end(struct spool_commit **pp)
 {
-	while (*a != NULL)
-		a = &(*a)->next;
-	*a = b;
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	return pp;
 }
 
+/* Arm the removal flush timer if removals wait and no step runs.
+ * Loop thread, sp->mtx held. */
 static void
-spool_riders_append(struct spool_rider **a, struct spool_rider *b)
+spool_arm_flush_locked(struct spool *sp)
 {
-	while (*a != NULL)
-		a = &(*a)->next;
-	*a = b;
+	struct timeval	 tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };
+
+	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
+	    !evtimer_pending(sp->flush_ev, NULL))
+		evtimer_add(sp->flush_ev, &tv);
 }
 
 /*
@@ -970,16 +974,16 @@ spool_batch_work(struct worker_job *j)
 {
 	struct spool_batch	*b = (struct spool_batch *)j;
 	struct spool		*sp = b->sp;
-	struct spool_commit	*c, *cnext, **pp, *carry = NULL;
-	struct spool_rider	*rd, *rnext, *rcarry = NULL;
+	struct spool_commit	*c, *cnext, **pp, **ct, **rt, *carry;
+	struct spool_rider	*rd, *rcarry;
 	struct spool_batch	*nb;
 	size_t			 staged, settled;
-	int			 n, ok, named, published, per_file, e, rc;
+	int			 n, ok, toname, named, published, per_file, e, rc;
 	int			 flushed, more;
 
 again:
 	staged = settled = 0;
-	ok = named = published = 0;
+	ok = toname = named = published = 0;
 	/* Take up to SPOOL_BATCH_MAX waiting commits, and every rider. */
 	pthread_mutex_lock(&sp->mtx);
 	b->list = sp->head;
@@ -1011,7 +1015,7 @@ again:
 			published = 1;
 	for (c = b->prev; c != NULL; c = c->next)
 		if (c->status == 0)
-			named++;		/* to be named, counted again below */
+			toname++;
 	/*
 	 * A lone message with nothing else to make durable is flushed with
 	 * fdatasync, which costs less than a syncfs of the whole file system;
@@ -1019,8 +1023,7 @@ again:
 	 * are always flushed one by one and queue/ with fsync).
 	 */
 	per_file = staged == 0 && !published &&
-	    (sp->flush == SPOOL_FLUSH_FDATASYNC || (n <= 1 && named == 0));
-	named = 0;
+	    (sp->flush == SPOOL_FLUSH_FDATASYNC || (n <= 1 && toname == 0));
 	for (c = b->list; c != NULL; c = c->next) {
 		if (spool_write_one(sp, c, per_file) == -1)
 			spool_fail(sp, c, "write", errno);
@@ -1091,33 +1094,38 @@ again:
 			    strerror(e));
 		fsync(sp->queuefd);
 	}
-	/* The previous step's riders, and this step's that only settle. */
+	/* The previous step's riders are done; this step's go on (riders
+	 * that only settle never come here: spool_ride()). */
 	for (rd = b->prev_riders; rd != NULL; rd = rd->next)
 		if (rd->settle != NULL)
 			settled += rd->settle(rd, flushed);
-	spool_riders_append(&b->finished, b->prev_riders);
-	b->prev_riders = NULL;
-	for (rd = b->riders; rd != NULL; rd = rnext) {
-		rnext = rd->next;
-		rd->next = NULL;
-		if (rd->stage == NULL && rd->publish == NULL) {
-			if (rd->settle != NULL)
-				settled += rd->settle(rd, 1);
-			spool_riders_append(&b->finished, rd);
-		} else
-			spool_riders_append(&rcarry, rd);
+	{
+		struct spool_rider **fp = &b->finished;
+
+		while (*fp != NULL)
+			fp = &(*fp)->next;
+		*fp = b->prev_riders;
 	}
+	b->prev_riders = NULL;
+	rcarry = b->riders;
 	b->riders = NULL;
 	/* Named (or failed) commits go back; this step's written ones on. */
-	spool_commits_append(&b->report, b->prev);
+	rt = spool_commits_end(&b->report);
+	*rt = b->prev;
+	rt = spool_commits_end(rt);
 	b->prev = NULL;
+	carry = NULL;
+	ct = &carry;
 	for (c = b->list; c != NULL; c = cnext) {
 		cnext = c->next;
 		c->next = NULL;
-		if (c->status == 0)
-			spool_commits_append(&carry, c);
-		else
-			spool_commits_append(&b->report, c);
+		if (c->status == 0) {
+			*ct = c;
+			ct = &c->next;
+		} else {
+			*rt = c;
+			rt = &c->next;
+		}
 	}
 	b->list = NULL;
 
@@ -1152,8 +1160,6 @@ again:
 		b->prev = carry;
 		b->prev_riders = rcarry;
 		b->prev_flushed = flushed;
-		carry = NULL;
-		rcarry = NULL;
 		goto again;
 	}
 	/* Removals left unflushed when no step follows: spool_batch_done()
@@ -1187,12 +1193,7 @@ spool_batch_done(struct worker_job *j)
 	}
 	free(b);
 	pthread_mutex_lock(&sp->mtx);
-	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
-	    !evtimer_pending(sp->flush_ev, NULL)) {
-		struct timeval tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };
-
-		evtimer_add(sp->flush_ev, &tv);
-	}
+	spool_arm_flush_locked(sp);
 	pthread_mutex_unlock(&sp->mtx);
 }
 
@@ -1230,12 +1231,7 @@ spool_settle_done(struct worker_job *wj)
 	j->rd->done(j->rd, 1);
 	free(j);
 	pthread_mutex_lock(&sp->mtx);
-	if (sp->unflushed > 0 && sp->running == 0 && sp->flush_ev != NULL &&
-	    !evtimer_pending(sp->flush_ev, NULL)) {
-		struct timeval tv = { 0, SPOOL_REMOVAL_FLUSH_MS * 1000 };
-
-		evtimer_add(sp->flush_ev, &tv);
-	}
+	spool_arm_flush_locked(sp);
 	pthread_mutex_unlock(&sp->mtx);
 }
 

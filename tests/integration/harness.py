@@ -41,7 +41,10 @@ def free_port(host="127.0.0.1"):
     return p
 
 
-def wait_port(host, port, timeout=15, proc=None):
+def wait_port(host, port, timeout=15, proc=None, ready=None):
+    """Wait up to timeout s until host:port accepts a connection (and,
+    with ready, until ready(sock, deadline) says True of one); False when
+    proc exits first or time runs out."""
     end = time.time() + timeout
     while time.time() < end:
         if proc is not None and proc.poll() is not None:
@@ -49,16 +52,20 @@ def wait_port(host, port, timeout=15, proc=None):
         try:
             s = socket.create_connection((host, port), 0.5)
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.02)
             continue
-        # A connect to a port nothing listens on can pick that same port
-        # as its source and connect to itself (TCP simultaneous open):
-        # that is not the daemon listening.
-        self_connect = s.getsockname() == s.getpeername()
-        s.close()
-        if not self_connect:
-            return True
-        time.sleep(0.05)
+        try:
+            # A connect to a port nothing listens on can pick that same
+            # port as its source and connect to itself (TCP simultaneous
+            # open): that is not the daemon listening.
+            if s.getsockname() != s.getpeername() and (
+                    ready is None or ready(s, end)):
+                return True
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.02)
     return False
 
 

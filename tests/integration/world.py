@@ -66,6 +66,8 @@ import sys
 import tempfile
 import time
 
+from harness import wait_port
+
 NS_MARK = "RELAYD_WORLD_NETNS"
 
 SENDING_DOMAINS = ("own-domain.com", "tenant-b.net")
@@ -172,59 +174,22 @@ def sh(cmd, **kw):
                           capture_output=True, text=True, **kw).stdout
 
 
-def wait_port(host, port, timeout=15, proc=None):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            s = socket.create_connection((host, port), 0.5)
-        except OSError:
-            time.sleep(0.02)
-            continue
-        # A connect to a port nothing listens on can pick that same port
-        # as its source and connect to itself (TCP simultaneous open):
-        # that is not the daemon listening.
-        self_connect = s.getsockname() == s.getpeername()
-        s.close()
-        if not self_connect:
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def wait_smtp(host, port, timeout=15, proc=None):
-    """Wait until host:port answers a whole SMTP session: connect, read the
-    220 greeting, QUIT and see the server close.  Postfix's smtpd talks to
-    its milters before it greets, so when this returns that session's
-    milter connections are over."""
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            s = socket.create_connection((host, port), 0.5)
-        except OSError:
-            time.sleep(0.02)
-            continue
-        try:
-            if s.getsockname() != s.getpeername():  # see wait_port
-                s.settimeout(max(0.5, end - time.time()))
-                f = s.makefile("rb")
-                line = f.readline()
-                while line[3:4] == b"-":
-                    line = f.readline()
-                if line.startswith(b"220"):
-                    s.sendall(b"QUIT\r\n")
-                    while f.readline():
-                        pass        # until the server closes
-                    return True
-        except OSError:
-            pass
-        finally:
-            s.close()
-        time.sleep(0.02)
-    return False
+def smtp_quits(s, deadline):
+    """Read the 220 greeting, QUIT and see the server close: a whole SMTP
+    session (for harness.wait_port).  Postfix's smtpd talks to its milters
+    before it greets, so when this is True that session's milter
+    connections are over."""
+    s.settimeout(max(0.5, deadline - time.time()))
+    f = s.makefile("rb")
+    line = f.readline()
+    while line[3:4] == b"-":
+        line = f.readline()
+    if not line.startswith(b"220"):
+        return False
+    s.sendall(b"QUIT\r\n")
+    while f.readline():
+        pass                # until the server closes
+    return True
 
 
 def free_port(host="127.0.0.1"):
@@ -546,12 +511,13 @@ class Postfix:
         self.log = open(f"{self.dir}/master.err", "wb")
         self.proc = spawn([f"{POSTFIX_SBIN}/master", "-d", "-c", self.conf],
                           env=env, stdout=self.log, stderr=self.log)
-        # One whole SMTP session at a time (wait_smtp): each smtpd session
+        # One whole SMTP session at a time (smtp_quits): each smtpd session
         # opens its own connection to every milter, and the first two
         # milter connections must not come at the same moment (see
         # World._warm_up_mx).
         for host, port in self.listen:
-            if not wait_smtp(host, port, timeout, self.proc):
+            if not wait_port(host, port, timeout, self.proc,
+                             ready=smtp_quits):
                 raise RuntimeError(f"postfix in {self.dir} did not listen on "
                                    f"{host}:{port}:\n{self.maillog()[-3000:]}")
 
@@ -979,8 +945,8 @@ Lookup_Time = 10
         internal error--end of buffer missed", every later milter
         connection refused and the MX answering 451 4.7.1 (seen in about
         one world start in thirty).  Postfix.start() therefore waits with
-        wait_smtp(), one whole session at a time; this message proves the
-        verifier works before the tests rely on it."""
+        wait_port(ready=smtp_quits), one whole session at a time; this
+        message proves the verifier works before the tests rely on it."""
         import smtplib
         k = self.keys[0]
         msg = (f"From: <warm-up@{k.domain}>\r\nTo: <rcpt@{RCPT_DOMAIN}>\r\n"

@@ -185,6 +185,22 @@ r_done(struct spool_rider *rd, int ran)
 	ndone++;
 }
 
+/* Hand riders[r] to the spool: 0, or -1. */
+static int
+ride_one(struct spool *sp, int r, int settle_only)
+{
+	struct trider	*t = &riders[r];
+
+	t->settle_only = settle_only;
+	if (!settle_only) {
+		t->rider.stage = r_stage;
+		t->rider.publish = r_publish;
+	}
+	t->rider.settle = r_settle;
+	t->rider.done = r_done;
+	return spool_ride(sp, &t->rider);
+}
+
 static int
 commit_one(struct spool *sp, int i)
 {
@@ -259,7 +275,7 @@ main(void)
 	    wants[0].file_ok;
 	ok(lone_ok, "lone commit: status 0, queue/ID holds its bytes");
 
-	/* Bursts of commits with riders in between: 1, 7, 64, 100, 128. */
+	/* Bursts of commits with riders in between: 1, 7, 64, 100, 127. */
 	{
 		static const int bursts[] = { 1, 7, 64, 100, 127 };
 		int	 b, next = 1, r = 0;
@@ -268,33 +284,15 @@ main(void)
 			for (i = 0; i < bursts[b]; i++) {
 				if (commit_one(sp, next++) == -1)
 					break;
-				if (i % 8 == 0 && r < NRIDERS) {
-					struct trider *t = &riders[r];
-
-					t->settle_only = r % 4 == 3;
-					if (!t->settle_only) {
-						t->rider.stage = r_stage;
-						t->rider.publish = r_publish;
-					}
-					t->rider.settle = r_settle;
-					t->rider.done = r_done;
-					if (spool_ride(sp, &t->rider) == 0)
-						r++;
-				}
+				if (i % 8 == 0 && r < NRIDERS &&
+				    ride_one(sp, r, r % 4 == 3) == 0)
+					r++;
 			}
 			target = next;
 			run_until(base, answered_enough);
 		}
-		while (r < NRIDERS) {
-			struct trider *t = &riders[r];
-
-			t->rider.stage = r_stage;
-			t->rider.publish = r_publish;
-			t->rider.settle = r_settle;
-			t->rider.done = r_done;
-			if (spool_ride(sp, &t->rider) == 0)
-				r++;
-		}
+		while (r < NRIDERS && ride_one(sp, r, 0) == 0)
+			r++;
 		ok(next == NCOMMITS, "%d commits started", next);
 	}
 	target = NCOMMITS;
