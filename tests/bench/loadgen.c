@@ -1,13 +1,17 @@
 /*
  * loadgen: a small SMTP submission load client for relayd benchmarks.
  *
- * N sessions, one thread each with a blocking socket: connect, EHLO,
- * optionally STARTTLS (OpenSSL) and EHLO again, AUTH PLAIN, then a loop of
- * pipelined MAIL/RCPT/DATA (RFC 2920) and a message of S octets until a
- * total count of messages or a duration is reached.  For each message it
- * measures the time from sending the final dot to reading the 250 reply.
- * The clock starts once every session has connected and authenticated,
- * so the (deliberately slow) password hashing is not counted.
+ * N sessions.  Each is opened by a thread of its own with a blocking
+ * socket: connect, EHLO, optionally STARTTLS (OpenSSL) and EHLO again,
+ * AUTH PLAIN.  Then one thread drives every session with epoll, as
+ * Postfix's smtp-source does (a thread per session cost the two-core
+ * machine a context switch per reply, on the cores relayd needs): a loop
+ * of pipelined MAIL/RCPT/DATA (RFC 2920) and a message of S octets, its
+ * last part and the final dot in one write, until a total count of
+ * messages or a duration is reached.  For each message it measures the
+ * time from that write to reading the 250 reply.  The clock starts once
+ * every session has connected and authenticated, so the (deliberately
+ * slow) password hashing is not counted.
  * At the end it prints messages per second, the p50/p99/max latency and,
  * given --pid, the CPU time relayd spent per message (utime + stime from
  * /proc/PID/stat, before and after) and relayd's VmRSS.  --at-start CMD
@@ -18,6 +22,7 @@
  * sessions, replies up to 64 KiB, loopback or any reachable host.
  * Not a test: it exits 0 when it could run, 1 when any message failed.
  */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -27,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -75,8 +82,6 @@ static atomic_ulong	 ok_count;
 static atomic_ulong	 fail_count;
 static atomic_uint	 sessions_failed;
 static double		 deadline;
-/* Sessions authenticate first; the clock starts when all are ready. */
-static pthread_barrier_t ready, go;
 static SSL_CTX		*ssl_ctx;
 static char		*msg;		/* the dot-terminated message */
 static size_t		 msglen;
@@ -88,13 +93,22 @@ struct conn {
 	size_t		 len;
 };
 
+/* A session's state in the loop. */
+enum sstate { S_ENV, S_DOT, S_QUIT, S_DONE };
+
 struct worker {
 	pthread_t	 th;
 	unsigned	 n;
+	struct conn	*c;		/* NULL: could not open */
+	enum sstate	 st;
+	int		 nrep;		/* replies to the envelope so far */
+	double		 t0;		/* the message's last write */
 	double		*lat;		/* seconds per message */
 	size_t		 nlat, caplat;
 	char		 err[256];
 };
+
+static void	conn_free(struct conn *);
 
 static double
 now(void)
@@ -127,8 +141,21 @@ c_write(struct conn *c, const char *p, size_t n)
 			int k = SSL_write(c->ssl, p,
 			    n > INT32_MAX ? INT32_MAX : (int)n);
 
-			if (k <= 0)
-				return -1;
+			if (k <= 0) {
+				/* The loop's sockets do not block: wait. */
+				struct pollfd pf = { .fd = c->fd };
+				int e = SSL_get_error(c->ssl, k);
+
+				if (e == SSL_ERROR_WANT_WRITE)
+					pf.events = POLLOUT;
+				else if (e == SSL_ERROR_WANT_READ)
+					pf.events = POLLIN;
+				else
+					return -1;
+				if (poll(&pf, 1, 10000) != 1)
+					return -1;
+				continue;
+			}
 			r = k;
 		} else {
 			r = send(c->fd, p, n, MSG_NOSIGNAL);
@@ -161,45 +188,90 @@ c_read(struct conn *c, char *p, size_t n)
 }
 
 /*
- * Read one complete reply (RFC 5321 4.2: the last line has a space after
- * the code).  Returns the code, or -1 on EOF, error or an overlong reply.
- * text (if not NULL) gets the last line.
+ * Take one complete reply out of c->buf (RFC 5321 4.2: the last line has
+ * a space after the code).  Returns the code, 0 when none is complete
+ * yet, -1 when the buffer is full without one.  text (if not NULL) gets
+ * the last line.
+ */
+static int
+take_reply(struct conn *c, char *text, size_t textcap)
+{
+	size_t start = 0, i;
+
+	for (i = 0; i + 1 < c->len; i++) {
+		if (c->buf[i] != '\r' || c->buf[i + 1] != '\n')
+			continue;
+		if (i - start >= 4 && c->buf[start + 3] == ' ') {
+			int code = (c->buf[start] - '0') * 100 +
+			    (c->buf[start + 1] - '0') * 10 +
+			    (c->buf[start + 2] - '0');
+
+			if (text != NULL && textcap > 0) {
+				size_t l = i - start;
+
+				if (l >= textcap)
+					l = textcap - 1;
+				memcpy(text, c->buf + start, l);
+				text[l] = '\0';
+			}
+			memmove(c->buf, c->buf + i + 2, c->len - i - 2);
+			c->len -= i + 2;
+			return code;
+		}
+		start = i + 2;
+	}
+	return c->len == sizeof(c->buf) ? -1 : 0;
+}
+
+/*
+ * Read one complete reply, blocking.  Returns the code, or -1 on EOF,
+ * error or an overlong reply.  text (if not NULL) gets the last line.
  */
 static int
 read_reply(struct conn *c, char *text, size_t textcap)
 {
 	for (;;) {
-		size_t start = 0, i;
+		int code = take_reply(c, text, textcap);
 
-		for (i = 0; i + 1 < c->len; i++) {
-			if (c->buf[i] != '\r' || c->buf[i + 1] != '\n')
-				continue;
-			if (i - start >= 4 && c->buf[start + 3] == ' ') {
-				int code = (c->buf[start] - '0') * 100 +
-				    (c->buf[start + 1] - '0') * 10 +
-				    (c->buf[start + 2] - '0');
-
-				if (text != NULL && textcap > 0) {
-					size_t l = i - start;
-
-					if (l >= textcap)
-						l = textcap - 1;
-					memcpy(text, c->buf + start, l);
-					text[l] = '\0';
-				}
-				memmove(c->buf, c->buf + i + 2, c->len - i - 2);
-				c->len -= i + 2;
-				return code;
-			}
-			start = i + 2;
-		}
-		if (c->len == sizeof(c->buf))
-			return -1;
+		if (code != 0)
+			return code;
 		ssize_t r = c_read(c, c->buf + c->len, sizeof(c->buf) - c->len);
 
 		if (r <= 0)
 			return -1;
 		c->len += r;
+	}
+}
+
+/*
+ * The loop's read: whatever is there, without waiting.  Returns the
+ * octets read, 0 when nothing is there yet, -1 on EOF or error.
+ */
+static ssize_t
+c_read_nb(struct conn *c)
+{
+	char	*p = c->buf + c->len;
+	size_t	 n = sizeof(c->buf) - c->len;
+
+	if (n == 0)
+		return -1;
+	if (c->ssl != NULL) {
+		int k = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+
+		if (k > 0)
+			return k;
+		k = SSL_get_error(c->ssl, k);
+		return k == SSL_ERROR_WANT_READ || k == SSL_ERROR_WANT_WRITE ?
+		    0 : -1;
+	}
+	for (;;) {
+		ssize_t r = recv(c->fd, p, n, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return r <= 0 ? -1 : r;
 	}
 }
 
@@ -297,72 +369,33 @@ more(void)
 	return 1;
 }
 
+/* A session's thread: open it (connect, EHLO, TLS, AUTH) and return. */
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct conn *c;
-	char env[1024], text[512];
 
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		werr(w, "out of memory");
+		atomic_fetch_add(&sessions_failed, 1);
 		return NULL;
+	}
 	c->fd = -1;
 	if (session_open(c, w) == -1) {
 		atomic_fetch_add(&sessions_failed, 1);
-		pthread_barrier_wait(&ready);
-		pthread_barrier_wait(&go);
-		goto out;
+		conn_free(c);
+		return NULL;
 	}
-	pthread_barrier_wait(&ready);
-	pthread_barrier_wait(&go);
-	snprintf(env, sizeof(env), "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n",
-	    o.from, o.rcpt);
-	while (more()) {
-		double t0;
-		int code;
+	w->c = c;
+	return NULL;
+}
 
-		/* RFC 2920: MAIL, RCPT and DATA in one write. */
-		if (c_write(c, env, strlen(env)) == -1 ||
-		    read_reply(c, text, sizeof(text)) != 250 ||
-		    read_reply(c, text, sizeof(text)) != 250 ||
-		    read_reply(c, text, sizeof(text)) != 354) {
-			werr(w, "envelope: %s", text);
-			atomic_fetch_add(&fail_count, 1);
-			break;
-		}
-		if (c_write(c, msg, msglen - 3) == -1) {
-			werr(w, "write failed in DATA");
-			break;
-		}
-		t0 = now();
-		if (c_write(c, msg + msglen - 3, 3) == -1) {
-			werr(w, "write failed at the final dot");
-			break;
-		}
-		code = read_reply(c, text, sizeof(text));
-		if (code != 250) {
-			werr(w, "end of data: %s", code == -1 ? "EOF" : text);
-			atomic_fetch_add(&fail_count, 1);
-			break;
-		}
-		if (w->nlat == w->caplat) {
-			size_t cap = w->caplat ? w->caplat * 2 : 4096;
-			double *nl = realloc(w->lat, cap * sizeof(*nl));
-
-			if (nl == NULL)
-				break;
-			w->lat = nl;
-			w->caplat = cap;
-		}
-		w->lat[w->nlat++] = now() - t0;
-		atomic_fetch_add(&ok_count, 1);
-	}
-	if (w->err[0] == '\0') {
-		c_write(c, "QUIT\r\n", 6);
-		read_reply(c, text, sizeof(text));
-	}
-out:
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
 	if (c->ssl != NULL) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
@@ -370,7 +403,193 @@ out:
 	if (c->fd != -1)
 		close(c->fd);
 	free(c);
-	return NULL;
+}
+
+static char	 envelope[1024];	/* MAIL, RCPT and DATA */
+
+/* The loop: begin the session's next message, or QUIT. */
+static void
+next_message(struct worker *w)
+{
+	if (!more()) {
+		w->st = S_QUIT;
+		if (c_write(w->c, "QUIT\r\n", 6) == -1)
+			w->st = S_DONE;
+		return;
+	}
+	/* RFC 2920: MAIL, RCPT and DATA in one write. */
+	w->st = S_ENV;
+	w->nrep = 0;
+	if (c_write(w->c, envelope, strlen(envelope)) == -1) {
+		werr(w, "write failed at MAIL");
+		atomic_fetch_add(&fail_count, 1);
+		w->st = S_DONE;
+	}
+}
+
+/* The loop: one reply for the session. */
+static void
+on_reply(struct worker *w, int code, const char *text)
+{
+	static const int want[] = { 250, 250, 354 };
+
+	switch (w->st) {
+	case S_ENV:
+		if (code != want[w->nrep]) {
+			werr(w, "envelope: %s", text);
+			atomic_fetch_add(&fail_count, 1);
+			w->st = S_DONE;
+			return;
+		}
+		if (++w->nrep < 3)
+			return;
+		w->st = S_DOT;
+		w->t0 = now();
+		if (c_write(w->c, msg, msglen) == -1) {
+			werr(w, "write failed in DATA");
+			atomic_fetch_add(&fail_count, 1);
+			w->st = S_DONE;
+		}
+		return;
+	case S_DOT:
+		if (code != 250) {
+			werr(w, "end of data: %s", text);
+			atomic_fetch_add(&fail_count, 1);
+			w->st = S_DONE;
+			return;
+		}
+		if (w->nlat == w->caplat) {
+			size_t cap = w->caplat ? w->caplat * 2 : 4096;
+			double *nl = realloc(w->lat, cap * sizeof(*nl));
+
+			if (nl == NULL) {
+				werr(w, "out of memory");
+				w->st = S_DONE;
+				return;
+			}
+			w->lat = nl;
+			w->caplat = cap;
+		}
+		w->lat[w->nlat++] = now() - w->t0;
+		atomic_fetch_add(&ok_count, 1);
+		next_message(w);
+		return;
+	case S_QUIT:
+	case S_DONE:
+		w->st = S_DONE;
+		return;
+	}
+}
+
+/* The loop: read what the session has and act on each whole reply. */
+static void
+on_readable(struct worker *w)
+{
+	char text[512];
+	ssize_t r;
+	int code;
+
+	do {
+		if ((r = c_read_nb(w->c)) == -1) {
+			if (w->st != S_QUIT && w->st != S_DONE) {
+				werr(w, "connection lost");
+				atomic_fetch_add(&fail_count, 1);
+			}
+			w->st = S_DONE;
+			return;
+		}
+		w->c->len += (size_t)r;
+		while (w->st != S_DONE &&
+		    (code = take_reply(w->c, text, sizeof(text))) != 0) {
+			if (code == -1) {
+				werr(w, "reply too long");
+				atomic_fetch_add(&fail_count, 1);
+				w->st = S_DONE;
+				return;
+			}
+			on_reply(w, code, text);
+		}
+		/* Level-triggered: what the socket still holds wakes the
+		 * loop again; what TLS holds already read does not. */
+	} while (w->st != S_DONE && w->c->ssl != NULL &&
+	    SSL_pending(w->c->ssl) > 0);
+}
+
+/*
+ * Drive every open session until each has sent QUIT (or failed).  Bounded:
+ * with no reply for LOOP_IDLE_MAX seconds, the sessions still waiting
+ * fail with "no reply".
+ */
+#define LOOP_IDLE_MAX	60
+static void
+run_loop(struct worker *ws, unsigned n)
+{
+	struct epoll_event ev, evs[64];
+	unsigned i, active = 0;
+	double last = now();
+	int ep, k, j, fl;
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		perror("loadgen: epoll_create1");
+		exit(1);
+	}
+	snprintf(envelope, sizeof(envelope),
+	    "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", o.from, o.rcpt);
+	for (i = 0; i < n; i++) {
+		struct worker *w = &ws[i];
+
+		if (w->c == NULL)
+			continue;
+		/* TLS reads must not block once epoll said "readable":
+		 * a record may be incomplete. */
+		if (w->c->ssl != NULL &&
+		    (fl = fcntl(w->c->fd, F_GETFL)) != -1)
+			fcntl(w->c->fd, F_SETFL, fl | O_NONBLOCK);
+		ev.events = EPOLLIN;
+		ev.data.ptr = w;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, w->c->fd, &ev) == -1) {
+			werr(w, "epoll_ctl: %s", strerror(errno));
+			atomic_fetch_add(&sessions_failed, 1);
+			continue;
+		}
+		next_message(w);
+		if (w->st != S_DONE)
+			active++;
+	}
+	while (active > 0) {
+		k = epoll_wait(ep, evs, 64, 1000);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k == -1) {
+			perror("loadgen: epoll_wait");
+			break;
+		}
+		if (k == 0) {
+			if (now() - last < LOOP_IDLE_MAX)
+				continue;
+			for (i = 0; i < n; i++)
+				if (ws[i].c != NULL && ws[i].st != S_DONE) {
+					werr(&ws[i], "no reply in %d s",
+					    LOOP_IDLE_MAX);
+					atomic_fetch_add(&fail_count, 1);
+					ws[i].st = S_DONE;
+				}
+			break;
+		}
+		last = now();
+		for (j = 0; j < k; j++) {
+			struct worker *w = evs[j].data.ptr;
+
+			if (w->st == S_DONE)
+				continue;
+			on_readable(w);
+			if (w->st == S_DONE) {
+				epoll_ctl(ep, EPOLL_CTL_DEL, w->c->fd, NULL);
+				active--;
+			}
+		}
+	}
+	close(ep);
 }
 
 /* utime + stime of pid in clock ticks (proc(5) fields 14 and 15). */
@@ -540,9 +759,6 @@ main(int argc, char **argv)
 	build_message();
 	if ((ws = calloc(o.sessions, sizeof(*ws))) == NULL)
 		return 1;
-	if (pthread_barrier_init(&ready, NULL, o.sessions + 1) != 0 ||
-	    pthread_barrier_init(&go, NULL, o.sessions + 1) != 0)
-		return 1;
 	t0 = now();
 	for (i = 0; i < o.sessions; i++) {
 		ws[i].n = i;
@@ -551,7 +767,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	pthread_barrier_wait(&ready);
+	for (i = 0; i < o.sessions; i++)
+		pthread_join(ws[i].th, NULL);
 	setup = now() - t0;
 	/* Not timed: e.g. e2e.sh samples the CPU of a process tree here, so
 	 * that the authentication of the sessions is not counted. */
@@ -561,9 +778,7 @@ main(int argc, char **argv)
 		cpu0 = proc_cpu(o.pid);
 	t0 = now();
 	deadline = o.duration > 0 ? t0 + o.duration : 0;
-	pthread_barrier_wait(&go);
-	for (i = 0; i < o.sessions; i++)
-		pthread_join(ws[i].th, NULL);
+	run_loop(ws, o.sessions);
 	el = now() - t0;
 	if (o.pid > 0)
 		cpu1 = proc_cpu(o.pid);
@@ -605,8 +820,10 @@ main(int argc, char **argv)
 	}
 	if (o.pid > 0)
 		printf("relayd VmRSS %ld KiB\n", proc_rss_kb(o.pid));
-	for (i = 0; i < o.sessions; i++)
+	for (i = 0; i < o.sessions; i++) {
+		conn_free(ws[i].c);
 		free(ws[i].lat);
+	}
 	free(ws);
 	free(all);
 	free(msg);
