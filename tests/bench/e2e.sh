@@ -40,6 +40,10 @@
 # Every process started here is stopped by its PID on exit; the
 # temporary directory under /var/tmp (on disk) is removed unless
 # RELAYD_KEEP=1.  Each wait is bounded (queue drain: 300 s).
+#
+# Knobs: E2E_SIDES (default "relayd postfix"), E2E_DUMP=0 (the sink only
+# counts), E2E_LOADGEN=PATH (another load client binary, for comparing
+# two clients on the same relayd).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -49,7 +53,7 @@ SESSIONS=${3:-20}
 SIDES=${E2E_SIDES:-relayd postfix}
 relayd=$BUILD/relayd
 relayctl=$BUILD/relayctl
-loadgen=$BUILD/tests/bench/loadgen
+loadgen=${E2E_LOADGEN:-$BUILD/tests/bench/loadgen}
 PF_SBIN=/usr/lib/postfix/sbin
 for b in "$relayd" "$relayctl" "$loadgen" /usr/sbin/smtp-sink \
     "$PF_SBIN/master" /usr/sbin/opendkim /usr/sbin/saslpasswd2 \
