@@ -9,6 +9,7 @@
  * operation happen in dkim_sign_end_body(), which is the expensive call
  * (about one private-key operation per signature).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ struct dkim_bodyhash {
 struct dkim_sign {
 	enum dkim_sign_state	 state;
 	const char		*err;
-	EVP_MD			*sha256;	/* fetched once per signer */
+	EVP_MD			*sha256;	/* a reference to sha256_md */
 	EVP_MD_CTX		*hmd;		/* header hash, reused */
 	struct dkim_sig		 sigs[DKIM_SIGN_MAX_SIGS];
 	size_t			 nsigs;
@@ -94,6 +95,29 @@ struct dkim_sign {
 	size_t			 fstart;	/* current field, NO_FIELD */
 	size_t			 linestart;	/* current line in hdr */
 };
+
+/*
+ * SHA-256, fetched once per process: a fetch takes the provider store's
+ * lock and looks the name up, a few microseconds per message on the
+ * loop thread.  Each signer holds a reference.
+ */
+static EVP_MD		*sha256_md;
+static pthread_once_t	 sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static EVP_MD *
+sha256_ref(void)
+{
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 ||
+	    sha256_md == NULL || EVP_MD_up_ref(sha256_md) != 1)
+		return NULL;
+	return sha256_md;
+}
 
 /* One piece of the DKIM-Signature value, for folding. */
 struct tok {
@@ -422,7 +446,7 @@ dkim_sign_new(const struct dkim_sign_params *params, size_t n, char *err,
 	s->state = DKIM_SIGN_HEADERS;
 	s->fstart = NO_FIELD;
 	buf_init(&s->hdr, DKIM_SIGN_HEADER_MAX);
-	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	if ((s->sha256 = sha256_ref()) == NULL ||
 	    (s->hmd = EVP_MD_CTX_new()) == NULL) {
 		seterr(err, errlen, "cannot set up SHA-256");
 		ERR_clear_error();
