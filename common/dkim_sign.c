@@ -65,8 +65,8 @@ struct dkim_sig {
 	unsigned	 width;
 	int		 body;		/* index into bodies[] */
 	struct buf	 field;		/* the finished field */
-	EVP_PKEY_CTX	*pctx;		/* RSA: kept across messages */
-	EVP_MD_CTX	*mctx;		/* Ed25519: kept across messages */
+	EVP_PKEY_CTX	*pctx;		/* RSA, when keyctx_for() fails */
+	EVP_MD_CTX	*mctx;		/* Ed25519, the same */
 };
 
 struct dkim_bodyhash {
@@ -890,46 +890,130 @@ hash_field(EVP_MD_CTX *md, enum dkim_canon mode, const char *p, size_t len,
 }
 
 /*
- * The private-key operation on the header digest.  The key context is made
- * on first use and kept, so that a signer reused with dkim_sign_reset()
- * does not pay for the algorithm fetch again (it costs as much as a third
- * of an Ed25519 signature).
+ * Key contexts, per thread and per key (a few keys; the oldest slot goes
+ * first).  Making one fetches the signature algorithm, a few microseconds
+ * per message when every message has a signer of its own, as in relayd,
+ * where signers run on a few worker threads.  An entry's context holds a
+ * reference to its key, so the key pointer it is found by cannot belong
+ * to another key while the entry is there.  A thread's entries are freed
+ * when it ends (pthread key destructor), the main thread's with the
+ * process.
+ */
+#define KEYCTX_MAX	4
+
+struct keyctx {
+	EVP_PKEY	*key;		/* NULL: empty */
+	EVP_PKEY_CTX	*pctx;		/* RSA */
+	EVP_MD_CTX	*mctx;		/* Ed25519 */
+};
+
+struct keyctx_cache {
+	struct keyctx	 e[KEYCTX_MAX];
+	unsigned	 next;		/* the slot to empty next */
+};
+
+static pthread_key_t	 keyctx_tls;
+static int		 keyctx_ok;
+static pthread_once_t	 keyctx_once = PTHREAD_ONCE_INIT;
+
+static void
+keyctx_clear(struct keyctx *k)
+{
+	EVP_PKEY_CTX_free(k->pctx);
+	EVP_MD_CTX_free(k->mctx);
+	memset(k, 0, sizeof(*k));
+}
+
+static void
+keyctx_cache_free(void *p)
+{
+	struct keyctx_cache	*c = p;
+	unsigned		 i;
+
+	for (i = 0; i < KEYCTX_MAX; i++)
+		keyctx_clear(&c->e[i]);
+	free(c);
+}
+
+static void
+keyctx_init(void)
+{
+	keyctx_ok = pthread_key_create(&keyctx_tls, keyctx_cache_free) == 0;
+}
+
+/* This thread's entry for key: the one it has, or an emptied slot given
+ * to it; NULL without memory (the signer keeps its own context then). */
+static struct keyctx *
+keyctx_for(EVP_PKEY *key)
+{
+	struct keyctx_cache	*c;
+	struct keyctx		*k;
+	unsigned		 i;
+
+	if (pthread_once(&keyctx_once, keyctx_init) != 0 || !keyctx_ok)
+		return NULL;
+	if ((c = pthread_getspecific(keyctx_tls)) == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return NULL;
+		if (pthread_setspecific(keyctx_tls, c) != 0) {
+			free(c);
+			return NULL;
+		}
+	}
+	for (i = 0; i < KEYCTX_MAX; i++)
+		if (c->e[i].key == key)
+			return &c->e[i];
+	k = &c->e[c->next];
+	c->next = (c->next + 1) % KEYCTX_MAX;
+	keyctx_clear(k);
+	k->key = key;
+	return k;
+}
+
+/*
+ * The private-key operation on the header digest, with this thread's
+ * context for the key (keyctx_for()), made on first use.
  */
 static int
 sign_digest(struct dkim_sig *g, const unsigned char *dg, unsigned char *sig,
     size_t *siglen)
 {
+	struct keyctx	*k = keyctx_for(g->key);
+	EVP_PKEY_CTX	**pp = k != NULL ? &k->pctx : &g->pctx;
+	EVP_MD_CTX	**mp = k != NULL ? &k->mctx : &g->mctx;
+
 	if (g->alg == DKIM_ALG_RSA_SHA256) {
 		/* RFC 6376 3.3.1: RSASSA-PKCS1-v1_5 with SHA-256. */
-		if (g->pctx == NULL) {
-			if ((g->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, g->key,
+		if (*pp == NULL) {
+			if ((*pp = EVP_PKEY_CTX_new_from_pkey(NULL, g->key,
 			    NULL)) == NULL)
-				return -1;
-			if (EVP_PKEY_sign_init(g->pctx) != 1 ||
-			    EVP_PKEY_CTX_set_rsa_padding(g->pctx,
+				goto fail;
+			if (EVP_PKEY_sign_init(*pp) != 1 ||
+			    EVP_PKEY_CTX_set_rsa_padding(*pp,
 			    RSA_PKCS1_PADDING) != 1 ||
-			    EVP_PKEY_CTX_set_signature_md(g->pctx,
-			    EVP_sha256()) != 1) {
-				EVP_PKEY_CTX_free(g->pctx);
-				g->pctx = NULL;
-				return -1;
-			}
+			    EVP_PKEY_CTX_set_signature_md(*pp,
+			    EVP_sha256()) != 1)
+				goto fail;
 		}
-		return EVP_PKEY_sign(g->pctx, sig, siglen, dg, 32) == 1 ?
-		    0 : -1;
+		return EVP_PKEY_sign(*pp, sig, siglen, dg, 32) == 1 ? 0 : -1;
 	}
 	/* RFC 8463 3: PureEdDSA over the SHA-256 digest. */
-	if (g->mctx == NULL) {
-		if ((g->mctx = EVP_MD_CTX_new()) == NULL)
-			return -1;
-		if (EVP_DigestSignInit_ex(g->mctx, NULL, NULL, NULL, NULL,
-		    g->key, NULL) != 1) {
-			EVP_MD_CTX_free(g->mctx);
-			g->mctx = NULL;
-			return -1;
-		}
+	if (*mp == NULL) {
+		if ((*mp = EVP_MD_CTX_new()) == NULL)
+			goto fail;
+		if (EVP_DigestSignInit_ex(*mp, NULL, NULL, NULL, NULL,
+		    g->key, NULL) != 1)
+			goto fail;
 	}
-	return EVP_DigestSign(g->mctx, sig, siglen, dg, 32) == 1 ? 0 : -1;
+	return EVP_DigestSign(*mp, sig, siglen, dg, 32) == 1 ? 0 : -1;
+fail:
+	EVP_PKEY_CTX_free(*pp);
+	*pp = NULL;
+	EVP_MD_CTX_free(*mp);
+	*mp = NULL;
+	if (k != NULL)
+		k->key = NULL;
+	return -1;
 }
 
 static int

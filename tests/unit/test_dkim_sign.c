@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +495,116 @@ test_kat(void)
 }
 
 /* ---- Call order and parameters. ---- */
+
+/*
+ * The signing contexts kept per thread and key (dkim_sign.c keyctx_for(),
+ * four slots): more keys than slots, in turn, so entries are emptied and
+ * given to other keys; every signature must verify with its own key, from
+ * this thread and from two threads at once, and the RFC 8463 known answer
+ * must come out the same after.
+ */
+#define KC_KEYS		8	/* the two KAT keys and six more */
+#define KC_ROUNDS	3
+
+static EVP_PKEY	*kc_keys[KC_KEYS];
+static char	*kc_msg;
+static size_t	 kc_mlen;
+
+/* Sign kc_msg with one key and verify it: 1 when good. */
+static int
+kc_sign_verify(EVP_PKEY *key)
+{
+	struct dkim_sign_params	 p;
+	struct buf		 out;
+	char			 err[DKIM_ERR_LEN];
+	int			 good = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.domain = "football.example.com";
+	p.selector = "kc";
+	p.key = key;
+	p.canon_header = DKIM_CANON_RELAXED;
+	p.canon_body = DKIM_CANON_RELAXED;
+	buf_init(&out, 1 << 20);
+	if (dkim_sign_message(&p, 1, kc_msg, kc_mlen, &out, err,
+	    sizeof(err)) == 0 && buf_append(&out, kc_msg, kc_mlen) == 0)
+		good = verify(out.data, out.len, 0, key, NULL);
+	buf_clear(&out);
+	return good;
+}
+
+/* A thread's rounds over the keys, forwards or backwards: how many bad. */
+static void *
+kc_rounds(void *arg)
+{
+	int		 backwards = arg != NULL;
+	size_t		 r, i, bad = 0;
+
+	for (r = 0; r < KC_ROUNDS; r++)
+		for (i = 0; i < KC_KEYS; i++)
+			if (!kc_sign_verify(kc_keys[backwards ?
+			    KC_KEYS - 1 - i : i]))
+				bad++;
+	return (void *)(uintptr_t)bad;
+}
+
+static void
+test_keyctx(void)
+{
+	struct dkim_sign_params	 p[2];
+	struct buf		 out;
+	pthread_t		 th[2];
+	void			*rv[2] = { NULL, NULL };
+	char			 err[DKIM_ERR_LEN], *sgn;
+	const char		*hdrend;
+	size_t			 slen, sigend, i, bad;
+	int			 made = 1;
+
+	if (kat_rsa == NULL || kat_ed == NULL)
+		return;
+	kc_msg = slurp(TESTDATA "message.eml", &kc_mlen);
+	sgn = slurp(TESTDATA "signed.eml", &slen);
+	if (kc_msg == NULL || sgn == NULL) {
+		ok(0, "test data readable (run from the project root)");
+		free(kc_msg);
+		free(sgn);
+		return;
+	}
+	kc_keys[0] = kat_ed;
+	kc_keys[1] = kat_rsa;
+	for (i = 2; i < KC_KEYS; i++)
+		if ((kc_keys[i] = EVP_PKEY_Q_keygen(NULL, NULL,
+		    "ED25519")) == NULL)
+			made = 0;
+	ok(made, "six more Ed25519 keys");
+	if (made) {
+		bad = (size_t)(uintptr_t)kc_rounds(NULL);
+		ok(bad == 0, "%d keys in turn, %d rounds, one thread: every "
+		    "signature verifies (%zu bad)", KC_KEYS, KC_ROUNDS, bad);
+		ok(pthread_create(&th[0], NULL, kc_rounds, NULL) == 0 &&
+		    pthread_create(&th[1], NULL, kc_rounds, &made) == 0,
+		    "two signing threads");
+		pthread_join(th[0], &rv[0]);
+		pthread_join(th[1], &rv[1]);
+		ok(rv[0] == NULL && rv[1] == NULL, "two threads at once, "
+		    "forwards and backwards: every signature verifies "
+		    "(%zu and %zu bad)", (size_t)(uintptr_t)rv[0],
+		    (size_t)(uintptr_t)rv[1]);
+		hdrend = strstr(sgn, "\r\nFrom: Joe");
+		sigend = hdrend != NULL ? (size_t)(hdrend + 2 - sgn) : 0;
+		kat_params(p);
+		buf_init(&out, 1 << 20);
+		ok(dkim_sign_message(p, 2, kc_msg, kc_mlen, &out, err,
+		    sizeof(err)) == 0 && out.len == sigend &&
+		    memcmp(out.data, sgn, sigend) == 0, "RFC 8463 known "
+		    "answer after the contexts went round");
+		buf_clear(&out);
+	}
+	for (i = 2; i < KC_KEYS; i++)
+		EVP_PKEY_free(kc_keys[i]);
+	free(kc_msg);
+	free(sgn);
+}
 
 static void
 test_order(void)
@@ -1651,6 +1762,7 @@ main(void)
 		return tap_done();
 	}
 	test_kat();
+	test_keyctx();
 	test_order();
 	test_keys();
 	test_hlist();
