@@ -45,7 +45,13 @@
  * reproduces the folding of RFC 8463 Appendix A.3.
  *
  * A signer is used by one thread at a time; keys may be shared by signers
- * on several threads (they are only read).  No globals, no I/O.
+ * on several threads (they are only read).  No I/O.  Two pieces of state
+ * are process-wide: SHA-256 is fetched once, and each thread keeps the
+ * private-key contexts of the last four keys it signed with (each holding
+ * a reference to its key, so an old key lives on in a thread that signed
+ * with it until four other keys have been used there, or the thread
+ * ends), so a signer per message costs no more than one reused with
+ * dkim_sign_reset().
  */
 #ifndef RELAYD_DKIM_SIGN_H
 #define RELAYD_DKIM_SIGN_H
@@ -147,9 +153,7 @@ int	dkim_sign_body_hash(const struct dkim_sign *, size_t i, char *b64,
 /*
  * Make the signer ready for the next message with the same params (any
  * state, FAILED included): the header section, body hashes and results
- * are cleared; t= is taken again if params gave none.  The key contexts
- * made by the previous message are kept, which saves the algorithm fetch
- * (for Ed25519 a large part of the cost).  Returns 0 or -1.
+ * are cleared; t= is taken again if params gave none.  Returns 0 or -1.
  */
 int	dkim_sign_reset(struct dkim_sign *);
 
