@@ -82,6 +82,10 @@ struct smtp_client {
 	int			 busy;		/* inside our callbacks */
 	int			 freed;		/* free when busy drops to 0 */
 	struct event		*defer_ev;
+	struct event		*flush_ev;	/* direct writes (out_kick()) */
+	int			 direct;	/* plaintext, connected */
+	int			 flush_pending;
+	int			 flushing;
 	int			 defer_done;	/* local txn failure to tell */
 	int			 defer_closed;	/* closed() to report */
 	struct smtp_result	 close_result;
@@ -111,6 +115,7 @@ struct smtp_client {
 };
 
 static void	client_readcb(struct bufferevent *, void *);
+static void	client_flush_cb(evutil_socket_t, short, void *);
 static void	client_writecb(struct bufferevent *, void *);
 static void	client_eventcb(struct bufferevent *, short, void *);
 static void	fail_conn(struct smtp_client *, enum smtp_status, int,
@@ -241,6 +246,26 @@ result_from_reply(struct smtp_client *c, struct smtp_result *r, int st)
 	    c->state);
 }
 
+/*
+ * A plaintext connection, once connected, writes what the state machine
+ * queued in the bufferevent's output straight to the socket, once per
+ * loop wakeup (client_flush_cb()), with the bufferevent's write side off:
+ * no write event added and deleted for each command batch and each body
+ * (two epoll_ctl calls and a wakeup each; smtp_server.c does the same for
+ * replies).  What the socket does not take, the bufferevent writes, its
+ * write side on until the output is empty again; the output buffer is
+ * the same, so the order holds.  TLS always goes through the bufferevent.
+ */
+static void
+out_kick(struct smtp_client *c)
+{
+	if (c->direct && !c->flush_pending && !c->flushing &&
+	    c->bev != NULL && c->flush_ev != NULL) {
+		c->flush_pending = 1;
+		event_active(c->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
 static int
 send_line(struct smtp_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -256,6 +281,7 @@ send_line(struct smtp_client *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	rc = evbuffer_add_vprintf(bufferevent_get_output(c->bev), fmt, ap);
 	va_end(ap);
+	out_kick(c);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -284,6 +310,10 @@ teardown(struct smtp_client *c)
 	}
 	if (c->defer_ev != NULL)
 		event_del(c->defer_ev);
+	if (c->flush_ev != NULL)
+		event_del(c->flush_ev);
+	c->direct = 0;
+	c->flush_pending = 0;
 }
 
 static void
@@ -316,6 +346,8 @@ client_destroy(struct smtp_client *c)
 	txn_reset(c);
 	if (c->defer_ev != NULL)
 		event_free(c->defer_ev);
+	if (c->flush_ev != NULL)
+		event_free(c->flush_ev);
 	smtp_reply_parser_clear(&c->parser);
 	smtp_reply_clear(&c->reply);
 	free(c->helo);
@@ -642,6 +674,7 @@ start_tls(struct smtp_client *c)
 		    "bytes=%zu", c->addr, n);
 	smtp_reply_parser_clear(&c->parser);
 	smtp_reply_parser_init(&c->parser);
+	c->direct = 0;			/* TLS: through the bufferevent */
 	bufferevent_free(c->bev);	/* no CLOSE_ON_FREE: fd stays */
 	c->bev = NULL;
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL) {
@@ -795,6 +828,7 @@ start_body(struct smtp_client *c)
 	c->body_done = 0;
 	bufferevent_setwatermark(c->bev, EV_WRITE, SMTP_CLIENT_OUT_LOW, 0);
 	fill_body(c);
+	out_kick(c);
 }
 
 /* The transaction is over (all replies in). */
@@ -1075,6 +1109,49 @@ client_writecb(struct bufferevent *bev, void *arg)
 			/* RFC 5321 4.5.3.2.6: the final dot is out. */
 			set_state(c, SMTP_CLIENT_DOT);
 	}
+	/* The rest is out: direct writes again (out_kick()). */
+	if (c->direct && c->bev == bev &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+	leave(c);
+}
+
+/* Loop: write the queued output straight to the socket (out_kick()). */
+static void
+client_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client	*c = arg;
+	struct evbuffer		*out;
+
+	(void)fd;
+	(void)what;
+	c->flush_pending = 0;
+	if (c->bev == NULL || !c->direct ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;		/* the bufferevent has the rest in hand */
+	enter(c);
+	c->flushing = 1;
+	out = bufferevent_get_output(c->bev);
+	while (c->bev != NULL && c->direct) {
+		if (evbuffer_get_length(out) > 0)
+			(void)evbuffer_write(out, c->fd); /* EAGAIN: below */
+		if (evbuffer_get_length(out) > 0) {
+			/* The socket is full, or an error for the
+			 * bufferevent to report: it writes the rest. */
+			bufferevent_enable(c->bev, EV_WRITE);
+			break;
+		}
+		if (c->state != SMTP_CLIENT_BODY)
+			break;
+		if (!c->body_done) {
+			fill_body(c);
+			continue;
+		}
+		/* RFC 5321 4.5.3.2.6: the final dot is out. */
+		set_state(c, SMTP_CLIENT_DOT);
+		break;
+	}
+	c->flushing = 0;
 	leave(c);
 }
 
@@ -1113,8 +1190,11 @@ client_eventcb(struct bufferevent *bev, short what, void *arg)
 			    c->addr);
 			if (c->tls == SMTP_CLIENT_TLS_IMPLICIT)
 				start_tls(c);
-			else
+			else {
+				c->direct = 1;
+				bufferevent_disable(c->bev, EV_WRITE);
 				set_state(c, SMTP_CLIENT_BANNER);
+			}
 		} else if (c->state == SMTP_CLIENT_TLS_HANDSHAKE)
 			tls_done(c);
 		goto out;
@@ -1285,7 +1365,9 @@ smtp_client_connect(struct event_base *base,
 	}
 	if (c->helo == NULL || (p->tls_name && p->tls_name[0] &&
 	    c->tls_name == NULL) || (c->auth_user && c->auth_pass == NULL) ||
-	    (c->defer_ev = event_new(base, -1, 0, defer_cb, c)) == NULL) {
+	    (c->defer_ev = event_new(base, -1, 0, defer_cb, c)) == NULL ||
+	    (c->flush_ev = event_new(base, -1, 0, client_flush_cb, c)) ==
+	    NULL) {
 		snprintf(err, errlen, "out of memory");
 		client_destroy(c);
 		return NULL;

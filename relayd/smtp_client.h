@@ -2,6 +2,10 @@
  * smtp_client: one outbound SMTP connection to one address, event-driven
  * on libevent bufferevents (OpenSSL bufferevents for TLS).
  *
+ * The process must ignore SIGPIPE (relayd's main() does): writes to a
+ * connection the server closed go through writev(), by libevent and by
+ * the client's direct writes, and would otherwise kill it.
+ *
  * Life of a client (all calls and callbacks on the loop thread):
  *
  *	c = smtp_client_connect(base, &params, sa, salen, &cbs, arg, err, n);

@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,10 @@ main(int argc, char **argv)
 	char			 err[256], *r, *save;
 	int			 i, flags8 = 0, flagsu = 0, rc = 0;
 	unsigned		 t;
+
+	/* As relayd: a server that closes mid-write is an error to report,
+	 * not a signal (smtp_client.h). */
+	signal(SIGPIPE, SIG_IGN);
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: smtp_client_drive HOST PORT ...\n");
