@@ -135,7 +135,7 @@ class Script:
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "SIZE 100000000"),
                  replies=None, banner="220 script.test ESMTP",
                  tls=False, inject=b"", stall=None, close_in_data=False,
-                 auth_login=False, implicit=False):
+                 auth_login=False, implicit=False, pause_in_data=0):
         self.ehlo = list(ehlo)
         self.replies = dict(replies or {})
         self.banner = banner
@@ -143,6 +143,9 @@ class Script:
         self.inject = inject
         self.stall = stall
         self.close_in_data = close_in_data
+        # Seconds to read nothing after the 354: the client's socket
+        # fills and what is left waits in its buffers.
+        self.pause_in_data = pause_in_data
         self.auth_login = auth_login
         self.implicit = implicit
         self.chunks = []
@@ -263,6 +266,19 @@ class Script:
                 r = self.reply_for("DATA", "354 End data with <CR><LF>.<CR><LF>")
                 send(r)
                 if not r.startswith("354"):
+                    continue
+                if self.pause_in_data:
+                    time.sleep(self.pause_in_data)
+                    # The whole message, read in bulk, as sent.
+                    parts, tail = [buf[0]], buf[0][-5:]
+                    while not tail.endswith(b"\r\n.\r\n"):
+                        d = recv()
+                        parts.append(d)
+                        tail = (tail + d)[-5:]
+                    data = b"".join(parts)
+                    buf[0] = b""
+                    self.messages.append(data[:-3])
+                    send(self.reply_for("DOT", "250 2.0.0 Ok: queued as S1"))
                     continue
                 body = b""
                 while True:
@@ -404,6 +420,31 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(hashlib.sha256(h.messages[0][3]).hexdigest(),
                          hashlib.sha256(body).hexdigest())
         self.assertLess(took, 60)
+
+    def test_full_socket_then_next_transaction(self):
+        # The server reads nothing for a second after its 354: the
+        # client's direct writes fill the socket, the bufferevent writes
+        # the rest of the 16 MiB body (smtp_client.c, client_flush_cb)
+        # and the next transaction on the same connection is written
+        # directly again.
+        s = self.script(pause_in_data=1.0)
+        line = b"0123456789" * 7 + b"\r\n"
+        big = b"Subject: big\r\n\r\n" + line * (16 * 1024 * 1024 //
+                                                   len(line))
+        small = b"Subject: small\r\n\r\nno dots here\r\n"
+        out, _, _, _ = drive(s.port, "--txn", "a@s.test", "x@r.test",
+                             msgfile(big), "--txn", "b@s.test", "y@r.test",
+                             msgfile(small), timeout=120)
+        self.assertIn("delivered txn=0 1/1 conn_lost=0", out)
+        self.assertIn("delivered txn=1 1/1 conn_lost=0", out)
+        self.assertEqual(s.connections, 1)
+        self.assertEqual(len(s.messages), 2)
+        self.assertEqual(hashlib.sha256(s.messages[0]).hexdigest(),
+                         hashlib.sha256(big).hexdigest())
+        self.assertEqual(s.messages[1], small)
+        self.assertEqual([l for l in s.lines if l.startswith("MAIL")], [
+            "MAIL FROM:<a@s.test> SIZE=%d" % len(big),
+            "MAIL FROM:<b@s.test> SIZE=%d" % len(small)])
 
     # Extensions.
 
