@@ -65,8 +65,6 @@ struct dkim_sig {
 	unsigned	 width;
 	int		 body;		/* index into bodies[] */
 	struct buf	 field;		/* the finished field */
-	EVP_PKEY_CTX	*pctx;		/* RSA, when keyctx_for() fails */
-	EVP_MD_CTX	*mctx;		/* Ed25519, the same */
 };
 
 struct dkim_bodyhash {
@@ -80,7 +78,6 @@ struct dkim_bodyhash {
 struct dkim_sign {
 	enum dkim_sign_state	 state;
 	const char		*err;
-	EVP_MD			*sha256;	/* a reference to sha256_md */
 	EVP_MD_CTX		*hmd;		/* header hash, reused */
 	struct dkim_sig		 sigs[DKIM_SIGN_MAX_SIGS];
 	size_t			 nsigs;
@@ -97,9 +94,9 @@ struct dkim_sign {
 };
 
 /*
- * SHA-256, fetched once per process: a fetch takes the provider store's
- * lock and looks the name up, a few microseconds per message on the
- * loop thread.  Each signer holds a reference.
+ * SHA-256, fetched once per process (dkim_sign_new()): a fetch takes the
+ * provider store's lock and looks the name up, a few microseconds per
+ * message on the loop thread.  Kept until the process ends.
  */
 static EVP_MD		*sha256_md;
 static pthread_once_t	 sha256_once = PTHREAD_ONCE_INIT;
@@ -108,15 +105,6 @@ static void
 sha256_fetch(void)
 {
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static EVP_MD *
-sha256_ref(void)
-{
-	if (pthread_once(&sha256_once, sha256_fetch) != 0 ||
-	    sha256_md == NULL || EVP_MD_up_ref(sha256_md) != 1)
-		return NULL;
-	return sha256_md;
 }
 
 /* One piece of the DKIM-Signature value, for folding. */
@@ -196,8 +184,6 @@ sig_clear(struct dkim_sig *g)
 	free(g->identity);
 	free(g->hlist);
 	EVP_PKEY_free(g->key);
-	EVP_PKEY_CTX_free(g->pctx);
-	EVP_MD_CTX_free(g->mctx);
 	buf_clear(&g->field);
 	memset(g, 0, sizeof(*g));
 }
@@ -218,7 +204,6 @@ dkim_sign_free(struct dkim_sign *s)
 	buf_clear(&s->hdr);
 	free(s->fields);
 	EVP_MD_CTX_free(s->hmd);
-	EVP_MD_free(s->sha256);
 	free(s);
 }
 
@@ -331,7 +316,7 @@ add_body(struct dkim_sign *s, enum dkim_canon mode)
 	if ((bh = calloc(1, sizeof(*bh))) == NULL)
 		return -1;
 	if ((bh->md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(bh->md, s->sha256, NULL) != 1) {
+	    EVP_DigestInit_ex(bh->md, sha256_md, NULL) != 1) {
 		EVP_MD_CTX_free(bh->md);
 		free(bh);
 		return -1;
@@ -446,7 +431,8 @@ dkim_sign_new(const struct dkim_sign_params *params, size_t n, char *err,
 	s->state = DKIM_SIGN_HEADERS;
 	s->fstart = NO_FIELD;
 	buf_init(&s->hdr, DKIM_SIGN_HEADER_MAX);
-	if ((s->sha256 = sha256_ref()) == NULL ||
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 ||
+	    sha256_md == NULL ||
 	    (s->hmd = EVP_MD_CTX_new()) == NULL) {
 		seterr(err, errlen, "cannot set up SHA-256");
 		ERR_clear_error();
@@ -942,7 +928,7 @@ keyctx_init(void)
 }
 
 /* This thread's entry for key: the one it has, or an emptied slot given
- * to it; NULL without memory (the signer keeps its own context then). */
+ * to it; NULL without memory. */
 static struct keyctx *
 keyctx_for(EVP_PKEY *key)
 {
@@ -978,41 +964,32 @@ static int
 sign_digest(struct dkim_sig *g, const unsigned char *dg, unsigned char *sig,
     size_t *siglen)
 {
-	struct keyctx	*k = keyctx_for(g->key);
-	EVP_PKEY_CTX	**pp = k != NULL ? &k->pctx : &g->pctx;
-	EVP_MD_CTX	**mp = k != NULL ? &k->mctx : &g->mctx;
+	struct keyctx	*k;
 
+	if ((k = keyctx_for(g->key)) == NULL)
+		return -1;
 	if (g->alg == DKIM_ALG_RSA_SHA256) {
 		/* RFC 6376 3.3.1: RSASSA-PKCS1-v1_5 with SHA-256. */
-		if (*pp == NULL) {
-			if ((*pp = EVP_PKEY_CTX_new_from_pkey(NULL, g->key,
-			    NULL)) == NULL)
-				goto fail;
-			if (EVP_PKEY_sign_init(*pp) != 1 ||
-			    EVP_PKEY_CTX_set_rsa_padding(*pp,
-			    RSA_PKCS1_PADDING) != 1 ||
-			    EVP_PKEY_CTX_set_signature_md(*pp,
-			    EVP_sha256()) != 1)
-				goto fail;
-		}
-		return EVP_PKEY_sign(*pp, sig, siglen, dg, 32) == 1 ? 0 : -1;
+		if (k->pctx == NULL &&
+		    ((k->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, g->key,
+		    NULL)) == NULL || EVP_PKEY_sign_init(k->pctx) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_padding(k->pctx,
+		    RSA_PKCS1_PADDING) != 1 ||
+		    EVP_PKEY_CTX_set_signature_md(k->pctx, EVP_sha256()) != 1))
+			goto fail;
+		return EVP_PKEY_sign(k->pctx, sig, siglen, dg, 32) == 1 ?
+		    0 : -1;
 	}
 	/* RFC 8463 3: PureEdDSA over the SHA-256 digest. */
-	if (*mp == NULL) {
-		if ((*mp = EVP_MD_CTX_new()) == NULL)
-			goto fail;
-		if (EVP_DigestSignInit_ex(*mp, NULL, NULL, NULL, NULL,
-		    g->key, NULL) != 1)
-			goto fail;
-	}
-	return EVP_DigestSign(*mp, sig, siglen, dg, 32) == 1 ? 0 : -1;
+	if (k->mctx == NULL &&
+	    ((k->mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit_ex(k->mctx, NULL, NULL, NULL, NULL, g->key,
+	    NULL) != 1))
+		goto fail;
+	return EVP_DigestSign(k->mctx, sig, siglen, dg, 32) == 1 ? 0 : -1;
 fail:
-	EVP_PKEY_CTX_free(*pp);
-	*pp = NULL;
-	EVP_MD_CTX_free(*mp);
-	*mp = NULL;
-	if (k != NULL)
-		k->key = NULL;
+	/* Nothing half made stays: the slot is empty again. */
+	keyctx_clear(k);
 	return -1;
 }
 
@@ -1061,7 +1038,7 @@ sign_one(struct dkim_sign *s, struct dkim_sig *g, unsigned char *used,
 	}
 	/* RFC 6376 5.4.2: each listed name takes the next instance from the
 	 * bottom; a name with no instance left adds nothing. */
-	if (EVP_DigestInit_ex(md, s->sha256, NULL) != 1) {
+	if (EVP_DigestInit_ex(md, sha256_md, NULL) != 1) {
 		s->err = "digest failed";
 		goto done;
 	}
@@ -1198,7 +1175,7 @@ dkim_sign_reset(struct dkim_sign *s)
 	size_t	 i;
 
 	for (i = 0; i < s->nbodies; i++) {
-		if (EVP_DigestInit_ex(s->bodies[i]->md, s->sha256,
+		if (EVP_DigestInit_ex(s->bodies[i]->md, sha256_md,
 		    NULL) != 1)
 			return fail(s, "digest failed");
 		dkim_body_init(&s->bodies[i]->canon, s->bodies[i]->mode,

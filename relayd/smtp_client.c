@@ -85,7 +85,6 @@ struct smtp_client {
 	struct event		*flush_ev;	/* direct writes (out_kick()) */
 	int			 direct;	/* plaintext, connected */
 	int			 flush_pending;
-	int			 flushing;
 	int			 defer_done;	/* local txn failure to tell */
 	int			 defer_closed;	/* closed() to report */
 	struct smtp_result	 close_result;
@@ -259,8 +258,7 @@ result_from_reply(struct smtp_client *c, struct smtp_result *r, int st)
 static void
 out_kick(struct smtp_client *c)
 {
-	if (c->direct && !c->flush_pending && !c->flushing &&
-	    c->bev != NULL && c->flush_ev != NULL) {
+	if (c->direct && !c->flush_pending) {
 		c->flush_pending = 1;
 		event_active(c->flush_ev, EV_TIMEOUT, 1);
 	}
@@ -1130,7 +1128,6 @@ client_flush_cb(evutil_socket_t fd, short what, void *arg)
 	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
 		return;		/* the bufferevent has the rest in hand */
 	enter(c);
-	c->flushing = 1;
 	out = bufferevent_get_output(c->bev);
 	while (c->bev != NULL && c->direct) {
 		if (evbuffer_get_length(out) > 0)
@@ -1151,7 +1148,6 @@ client_flush_cb(evutil_socket_t fd, short what, void *arg)
 		set_state(c, SMTP_CLIENT_DOT);
 		break;
 	}
-	c->flushing = 0;
 	leave(c);
 }
 

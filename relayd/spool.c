@@ -696,6 +696,20 @@ spool_has_room(struct spool *sp, uint64_t bytes)
 	return sp->room_free >= bytes;
 }
 
+/* A new step job, not yet submitted: NULL without memory. */
+static struct spool_batch *
+spool_batch_new(struct spool *sp)
+{
+	struct spool_batch	*b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->job.work = spool_batch_work;
+	b->job.done = spool_batch_done;
+	b->sp = sp;
+	return b;
+}
+
 /* Start the committer if it does not run.  Called with sp->mtx held. */
 static int
 spool_start_locked(struct spool *sp)
@@ -704,11 +718,8 @@ spool_start_locked(struct spool *sp)
 
 	if (sp->running > 0)
 		return 0;
-	if ((b = calloc(1, sizeof(*b))) == NULL)
+	if ((b = spool_batch_new(sp)) == NULL)
 		return -1;
-	b->job.work = spool_batch_work;
-	b->job.done = spool_batch_done;
-	b->sp = sp;
 	sp->running++;
 	worker_submit(sp->wp, &b->job);
 	return 0;
@@ -725,10 +736,7 @@ spool_flush_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	pthread_mutex_lock(&sp->mtx);
 	if (sp->unflushed > 0 && sp->running == 0 &&
-	    (b = calloc(1, sizeof(*b))) != NULL) {
-		b->job.work = spool_batch_work;
-		b->job.done = spool_batch_done;
-		b->sp = sp;
+	    (b = spool_batch_new(sp)) != NULL) {
 		b->flush = 1;
 		sp->running++;
 		worker_submit(sp->wp, &b->job);
@@ -1144,10 +1152,7 @@ again:
 	if (more && b->report == NULL && sp->head == NULL &&
 	    sp->riders == NULL) {
 		/* Below: this job goes on. */
-	} else if (more && (nb = calloc(1, sizeof(*nb))) != NULL) {
-		nb->job.work = spool_batch_work;
-		nb->job.done = spool_batch_done;
-		nb->sp = sp;
+	} else if (more && (nb = spool_batch_new(sp)) != NULL) {
 		nb->prev = carry;
 		nb->prev_riders = rcarry;
 		nb->prev_flushed = flushed;

@@ -170,23 +170,6 @@ c_write(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
-static ssize_t
-c_read(struct conn *c, char *p, size_t n)
-{
-	if (c->ssl != NULL) {
-		int k = SSL_read(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-
-		return k <= 0 ? -1 : k;
-	}
-	for (;;) {
-		ssize_t r = recv(c->fd, p, n, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r <= 0 ? -1 : r;
-	}
-}
-
 /*
  * Take one complete reply out of c->buf (RFC 5321 4.2: the last line has
  * a space after the code).  Returns the code, 0 when none is complete
@@ -223,25 +206,6 @@ take_reply(struct conn *c, char *text, size_t textcap)
 	return c->len == sizeof(c->buf) ? -1 : 0;
 }
 
-/*
- * Read one complete reply, blocking.  Returns the code, or -1 on EOF,
- * error or an overlong reply.  text (if not NULL) gets the last line.
- */
-static int
-read_reply(struct conn *c, char *text, size_t textcap)
-{
-	for (;;) {
-		int code = take_reply(c, text, textcap);
-
-		if (code != 0)
-			return code;
-		ssize_t r = c_read(c, c->buf + c->len, sizeof(c->buf) - c->len);
-
-		if (r <= 0)
-			return -1;
-		c->len += r;
-	}
-}
 
 /*
  * The loop's read: whatever is there, without waiting.  Returns the
@@ -272,6 +236,30 @@ c_read_nb(struct conn *c)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		return r <= 0 ? -1 : r;
+	}
+}
+
+/*
+ * Read one complete reply, waiting for it (session setup).  Returns the
+ * code, or -1 on EOF, error, an overlong reply or 60 s of silence.  text
+ * (if not NULL) gets the last line.
+ */
+static int
+read_reply(struct conn *c, char *text, size_t textcap)
+{
+	struct pollfd	 pf = { .fd = c->fd, .events = POLLIN };
+	ssize_t		 r;
+	int		 code;
+
+	for (;;) {
+		if ((code = take_reply(c, text, textcap)) != 0)
+			return code;
+		if ((r = c_read_nb(c)) == -1)
+			return -1;
+		c->len += (size_t)r;
+		if (r == 0 && (c->ssl == NULL || SSL_pending(c->ssl) == 0) &&
+		    poll(&pf, 1, 60000) != 1)
+			return -1;
 	}
 }
 

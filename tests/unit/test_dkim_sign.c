@@ -359,6 +359,29 @@ extract(const char *field, const char *tag, char *out, size_t cap)
 		out[0] = '\0';
 }
 
+/*
+ * The RFC 8463 message and its signed form; *sigend: the length of the
+ * signed form's DKIM-Signature fields.  0, or -1 (reported, nothing kept).
+ */
+static int
+kat_files(char **msg, size_t *mlen, char **sgn, size_t *slen,
+    size_t *sigend)
+{
+	const char	*hdrend;
+
+	*msg = slurp(TESTDATA "message.eml", mlen);
+	*sgn = slurp(TESTDATA "signed.eml", slen);
+	if (*msg == NULL || *sgn == NULL) {
+		ok(0, "test data readable (run from the project root)");
+		free(*msg);
+		free(*sgn);
+		return -1;
+	}
+	hdrend = strstr(*sgn, "\r\nFrom: Joe");
+	*sigend = hdrend != NULL ? (size_t)(hdrend + 2 - *sgn) : 0;
+	return 0;
+}
+
 static void
 test_kat(void)
 {
@@ -370,7 +393,6 @@ test_kat(void)
 	char			 hex[65];
 	unsigned char		 dg[32];
 	size_t			 mlen, slen, k, off, n, bad, i, sigend;
-	const char		*hdrend;
 
 	ok(dkim_key_load(TESTDATA "test.rsa.pem", 0, &kat_rsa, &ki, err,
 	    sizeof(err)) == -1 && strstr(err, "1024") != NULL,
@@ -385,14 +407,8 @@ test_kat(void)
 	    ki.bits == 256, "RFC 8463 Ed25519 key loads (PKCS#8)");
 	if (kat_rsa == NULL || kat_ed == NULL)
 		return;
-	msg = slurp(TESTDATA "message.eml", &mlen);
-	sgn = slurp(TESTDATA "signed.eml", &slen);
-	if (msg == NULL || sgn == NULL) {
-		ok(0, "test data readable (run from the project root)");
+	if (kat_files(&msg, &mlen, &sgn, &slen, &sigend) == -1)
 		return;
-	}
-	hdrend = strstr(sgn, "\r\nFrom: Joe");
-	sigend = hdrend != NULL ? (size_t)(hdrend + 2 - sgn) : 0;
 	kat_params(p);
 	buf_init(&out, 1 << 20);
 	ok(dkim_sign_message(p, 2, msg, mlen, &out, err, sizeof(err)) == 0,
@@ -556,20 +572,13 @@ test_keyctx(void)
 	pthread_t		 th[2];
 	void			*rv[2] = { NULL, NULL };
 	char			 err[DKIM_ERR_LEN], *sgn;
-	const char		*hdrend;
 	size_t			 slen, sigend, i, bad;
 	int			 made = 1;
 
 	if (kat_rsa == NULL || kat_ed == NULL)
 		return;
-	kc_msg = slurp(TESTDATA "message.eml", &kc_mlen);
-	sgn = slurp(TESTDATA "signed.eml", &slen);
-	if (kc_msg == NULL || sgn == NULL) {
-		ok(0, "test data readable (run from the project root)");
-		free(kc_msg);
-		free(sgn);
+	if (kat_files(&kc_msg, &kc_mlen, &sgn, &slen, &sigend) == -1)
 		return;
-	}
 	kc_keys[0] = kat_ed;
 	kc_keys[1] = kat_rsa;
 	for (i = 2; i < KC_KEYS; i++)
@@ -590,8 +599,6 @@ test_keyctx(void)
 		    "forwards and backwards: every signature verifies "
 		    "(%zu and %zu bad)", (size_t)(uintptr_t)rv[0],
 		    (size_t)(uintptr_t)rv[1]);
-		hdrend = strstr(sgn, "\r\nFrom: Joe");
-		sigend = hdrend != NULL ? (size_t)(hdrend + 2 - sgn) : 0;
 		kat_params(p);
 		buf_init(&out, 1 << 20);
 		ok(dkim_sign_message(p, 2, kc_msg, kc_mlen, &out, err,
