@@ -33,12 +33,22 @@ RELAYCTL = os.environ.get("RELAYCTL", "build/relayctl")
 SRC = os.environ.get("RELAYD_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+_GIVEN = set()
+
+
 def free_port(host="127.0.0.1"):
-    s = socket.socket()
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port free now on host that this process has not handed out
+    before: the kernel may give the same ephemeral port to two binds in a
+    row once the first socket is closed, and two listeners of one relayd
+    then collide (seen in CI: "already used by [listen submissions]")."""
+    while True:
+        s = socket.socket()
+        s.bind((host, 0))
+        p = s.getsockname()[1]
+        s.close()
+        if (host, p) not in _GIVEN:
+            _GIVEN.add((host, p))
+            return p
 
 
 def wait_port(host, port, timeout=15, proc=None, ready=None):

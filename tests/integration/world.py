@@ -66,7 +66,7 @@ import sys
 import tempfile
 import time
 
-from harness import wait_port
+from harness import free_port, wait_port
 
 NS_MARK = "RELAYD_WORLD_NETNS"
 
@@ -190,14 +190,6 @@ def smtp_quits(s, deadline):
     while f.readline():
         pass                # until the server closes
     return True
-
-
-def free_port(host="127.0.0.1"):
-    s = socket.socket()
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def stop_pid(proc, timeout=10):
