@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "clock.h"
 #include "envelope.h"
 #include "spool.h"
 #include "worker.h"
@@ -28,15 +29,6 @@ struct bench {
 	unsigned		 pending, failed, done;
 	char			(*ids)[SPOOL_ID_LEN + 1];
 };
-
-static double
-now(void)
-{
-	struct timeval	 tv;
-
-	gettimeofday(&tv, NULL);
-	return tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void
 bench_cb(int status, const char *id, void *arg)

@@ -20,7 +20,6 @@
  * (/proc/diskstats).  Built by meson as BUILD/tests/bench/capture_fs; not
  * run by CI (docs/testing.md).  Leaves its files in DIR.
  */
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -30,9 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #define BATCH_MAX	64
 #define SPOOL_LEN	2500
 #define EML_LEN		2300
@@ -46,19 +45,9 @@ struct stream {
 	unsigned long	 done;
 	uint32_t	 pool[BATCH_MAX * 2], npool, next;
 	unsigned long	 id;
-	int		 failed;
 };
 
 static char	 bytes[SPOOL_LEN];
-
-static double
-now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *what)
@@ -267,7 +256,6 @@ static void
 bench(const char *top, int nstreams, unsigned batch, double secs, int *nr)
 {
 	struct stream		 s[2];
-	struct rusage		 r0, r1;
 	unsigned long long	 b0, t0, b1, t1, w0, w1;
 	unsigned long		 done = 0;
 	double			 start, el, cpu;
@@ -276,7 +264,7 @@ bench(const char *top, int nstreams, unsigned batch, double secs, int *nr)
 
 	for (i = 0; i < nstreams; i++)
 		setup(&s[i], top, (*nr)++, batch, secs);
-	getrusage(RUSAGE_SELF, &r0);
+	cpu = cpu_now();
 	cpu_jiffies(&b0, &t0);
 	w0 = sectors_written();
 	start = now();
@@ -291,11 +279,7 @@ bench(const char *top, int nstreams, unsigned batch, double secs, int *nr)
 	/* The last step's writes are on the disk (syncfs) before this. */
 	w1 = sectors_written();
 	cpu_jiffies(&b1, &t1);
-	getrusage(RUSAGE_SELF, &r1);
-	cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
-	    (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e6 +
-	    (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
-	    (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+	cpu = cpu_now() - cpu;
 	if (done == 0) {
 		printf("%d thread(s), batches of %u: nothing done\n", nstreams,
 		    batch);

@@ -23,26 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "dkim_sign.h"
 
 #define MSG_SIZE	2048
 #define MAX_MSGS	100000UL
 #define BODY_SIZE	(20 * 1024 * 1024)
 #define CHUNK		(64 * 1024)
-
-static double
-cpu_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Lines of 76 letters and CRLF from off on, len bytes, ending in CRLF. */
 static void

@@ -49,6 +49,8 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
+
 #define MAX_SESSIONS	4096
 #define REPLY_MAX	65536
 
@@ -109,15 +111,6 @@ struct worker {
 };
 
 static void	conn_free(struct conn *);
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 werr(struct worker *w, const char *fmt, ...)
@@ -205,7 +198,6 @@ take_reply(struct conn *c, char *text, size_t textcap)
 	}
 	return c->len == sizeof(c->buf) ? -1 : 0;
 }
-
 
 /*
  * The loop's read: whatever is there, without waiting.  Returns the

@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "grant.h"
 #include "mailbox.h"
@@ -58,15 +58,6 @@ static const char hdr[] =
     "List-Unsubscribe: <mailto:unsubscribe@own-domain.com?subject=u>\r\n"
     "\r\n"
     "Body text.\r\n";
-
-static double
-cpu_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 enum bench_case { CASE_PARSE, CASE_GRANT, CASE_POLICY };
 
